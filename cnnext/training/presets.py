@@ -1,0 +1,388 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
+"""
+Training configurations: the `TrainingConfig` dataclass, TOML files and presets.
+
+A configuration says everything a training run needs: the training sightlines,
+the sightline cells, the distance nodes, the CMD specification, the extinction
+law, how many synthetic examples to make and how, the network and the
+optimiser, and the sightlines used for evaluation. It is written into the
+model's metadata, so that a model file says how it was made.
+
+The presets live as TOML files in ``cnnext/training/presets/``; a user's own
+file has the same layout (any key left out takes the default)::
+
+    name = "my-region"
+    seed = 1
+
+    [region]
+    description = "my fields"
+    sightlines = [[30.0, 0.0], [35.0, 2.0]]   # Galactic (l, b) in degrees
+    healpix_order = 7
+
+    [dataset]
+    n_realisations = 4
+    examples_per_realisation = 500
+
+    [training]
+    epochs = 20
+"""
+
+import copy
+import hashlib
+import json
+import tomllib
+from dataclasses import asdict, dataclass, field, fields
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from ..cmd import CMDSpec
+from ..extinction import ExtinctionLaw
+from ..healpix import check_order
+
+__all__ = ["TrainingConfig", "RegionConfig", "DatasetConfig", "NetworkConfig",
+           "OptimConfig", "EvaluationConfig", "load_config", "load_preset",
+           "list_presets"]
+
+
+def _pairs(values, name):
+    arr = np.asarray(values, dtype=float).reshape(-1, 2) if len(values) else \
+        np.zeros((0, 2))
+    if arr.size and not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} must hold finite (l, b) pairs in degrees")
+    if arr.size and np.any(np.abs(arr[:, 1]) > 90):
+        raise ValueError(f"{name}: Galactic latitudes must lie in [-90, 90] deg")
+    return [[float(l) % 360.0, float(b)] for l, b in arr]
+
+
+@dataclass
+class RegionConfig:
+    """
+    Where the model is trained.
+
+    Parameters
+    ----------
+    sightlines : list of [l, b]
+        Galactic coordinates (deg) of the training sightlines; each one is the
+        HEALPix cell that contains it.
+    healpix_order : int
+        Order of the nested Galactic HEALPix cells (7: 27.5', the paper's 30').
+    description : str
+        Free text, e.g. the sky area the sightlines sample.
+    bounds : dict
+        Optional ``{"l": [min, max], "b": [min, max]}`` of the region (deg), for
+        the record.
+    """
+
+    sightlines: list = field(default_factory=lambda: [[280.0, 0.0]])
+    healpix_order: int = 7
+    description: str = ""
+    bounds: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        self.sightlines = _pairs(self.sightlines, "region.sightlines")
+        if not self.sightlines:
+            raise ValueError("region.sightlines must list at least one (l, b) pair")
+        self.healpix_order = check_order(self.healpix_order, "region.healpix_order")
+
+
+@dataclass
+class DatasetConfig:
+    """
+    How the synthetic examples are made.
+
+    Parameters
+    ----------
+    source : str
+        ``"galaxy"`` for the built-in `~cnnext.synthetic.GalaxyModel`, or the path
+        of a directory of Besançon model catalogues (one file per sightline).
+    n_realisations : int
+        Independent intrinsic star catalogues drawn per sightline.
+    n_val_realisations : int
+        How many of them (the last ones) are kept for validation: the validation
+        stars are never seen in training.
+    examples_per_realisation : int
+        Extinction profiles (hence CMDs) per intrinsic catalogue.
+    chunk_size : int
+        Examples per file on disk (the unit of resumption and parallel work).
+    d_max_kpc, d_step_kpc : float
+        Distance nodes ``d_step, 2 d_step, ..., d_max`` (kpc).
+    galaxy : dict
+        Keyword arguments of the Galaxy model (or the Besançon reader).
+    profiles : dict
+        Keyword arguments of the random extinction profiles.
+    observation : dict
+        Keyword arguments of the mock 2MASS observation (depth, completeness,
+        errors).
+    cmd : dict
+        The `~cnnext.cmd.CMDSpec` as a dict (empty: the default spec).
+    extinction_law : dict
+        ``{"name": ..., "Rv": ...}`` or a full `~cnnext.extinction.ExtinctionLaw` dict.
+    min_stars : int
+        Smallest star count for which the model is trusted (model metadata).
+    """
+
+    source: str = "galaxy"
+    n_realisations: int = 4
+    n_val_realisations: int = 1
+    examples_per_realisation: int = 200
+    chunk_size: int = 100
+    d_max_kpc: float = 10.0
+    d_step_kpc: float = 0.1
+    galaxy: dict = field(default_factory=dict)
+    profiles: dict = field(default_factory=dict)
+    observation: dict = field(default_factory=dict)
+    cmd: dict = field(default_factory=dict)
+    extinction_law: dict = field(default_factory=lambda: {"name": "G23", "Rv": 3.1})
+    min_stars: int = 20
+
+    def __post_init__(self):
+        for name in ("n_realisations", "examples_per_realisation", "chunk_size"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"dataset.{name} must be a positive integer")
+            setattr(self, name, int(getattr(self, name)))
+        self.n_val_realisations = int(self.n_val_realisations)
+        if not 0 <= self.n_val_realisations < self.n_realisations:
+            raise ValueError("dataset.n_val_realisations must be >= 0 and smaller than "
+                             "dataset.n_realisations (some realisations must train)")
+        if not (0 < self.d_step_kpc <= self.d_max_kpc):
+            raise ValueError("dataset distances need 0 < d_step_kpc <= d_max_kpc")
+        n = self.d_max_kpc / self.d_step_kpc
+        if abs(n - round(n)) > 1e-6:
+            raise ValueError("dataset.d_max_kpc must be a multiple of d_step_kpc")
+
+    @property
+    def distances(self):
+        """Distance nodes in kpc."""
+        n = int(round(self.d_max_kpc / self.d_step_kpc))
+        return np.round(np.arange(1, n + 1) * self.d_step_kpc, 10)
+
+    @property
+    def spec(self):
+        """The `~cnnext.cmd.CMDSpec` of the examples."""
+        return CMDSpec.from_dict(self.cmd) if self.cmd else CMDSpec()
+
+    @property
+    def law(self):
+        """The `~cnnext.extinction.ExtinctionLaw` that reddens the stars."""
+        law = self.extinction_law
+        if "coefficients" in law:
+            return ExtinctionLaw.from_dict(law)
+        return ExtinctionLaw(law.get("name", "G23"), law.get("Rv", 3.1))
+
+
+@dataclass
+class NetworkConfig:
+    """
+    The network: ``arch`` (``"compact"`` or ``"paper"``) and its keyword options.
+    """
+
+    arch: str = "compact"
+    options: dict = field(default_factory=dict)
+
+
+@dataclass
+class OptimConfig:
+    """
+    The optimiser and the training loop.
+
+    Parameters
+    ----------
+    epochs : int
+        Largest number of passes over the training set.
+    batch_size : int
+        Examples per gradient step.
+    lr : float
+        Peak learning rate of Adam (AdamW with ``weight_decay``).
+    weight_decay : float
+        Decoupled weight decay.
+    warmup_epochs : int
+        Linear warm-up, then cosine decay to ``lr * lr_min_factor`` at ``epochs``.
+    lr_min_factor : float
+        Final learning rate over peak learning rate.
+    patience : int
+        Stop when the validation loss has not improved for this many epochs.
+    beta : float
+        Exponent of the beta-NLL loss (see `~cnnext.training.network.gaussian_nll`).
+    threads : int
+        Torch CPU threads (0: torch's default).
+    """
+
+    epochs: int = 20
+    batch_size: int = 128
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    warmup_epochs: int = 1
+    lr_min_factor: float = 0.02
+    patience: int = 5
+    beta: float = 0.5
+    threads: int = 0
+
+
+@dataclass
+class EvaluationConfig:
+    """
+    Sightlines for the evaluation, none of them used in training.
+
+    Parameters
+    ----------
+    inside : list of [l, b]
+        Held-out sightlines inside the training region.
+    outside : list of [l, b]
+        Sightlines outside it (the model's behaviour beyond its region).
+    n_realisations : int
+        Intrinsic catalogues per evaluation sightline.
+    examples_per_realisation : int
+        Profiles per catalogue.
+    """
+
+    inside: list = field(default_factory=list)
+    outside: list = field(default_factory=list)
+    n_realisations: int = 1
+    examples_per_realisation: int = 50
+
+    def __post_init__(self):
+        self.inside = _pairs(self.inside, "evaluation.inside")
+        self.outside = _pairs(self.outside, "evaluation.outside")
+
+
+_SECTIONS = {"region": RegionConfig, "dataset": DatasetConfig, "network": NetworkConfig,
+             "training": OptimConfig, "evaluation": EvaluationConfig}
+
+
+@dataclass
+class TrainingConfig:
+    """
+    A complete training run.
+
+    Parameters
+    ----------
+    name : str
+        Name of the model (the preset name for presets).
+    seed : int
+        Master seed: data generation, initial weights and batch order derive from it.
+    region, dataset, network, training, evaluation
+        The sections (`RegionConfig`, `DatasetConfig`, `NetworkConfig`,
+        `OptimConfig`, `EvaluationConfig`).
+
+    Examples
+    --------
+    >>> from cnnext.training.presets import TrainingConfig
+    >>> cfg = TrainingConfig.from_dict({"name": "two", "region": {
+    ...     "sightlines": [[30, 0], [35, 2]]}, "training": {"epochs": 3}})
+    >>> cfg.training.epochs, len(cfg.region.sightlines), len(cfg.dataset.distances)
+    (3, 2, 100)
+    >>> TrainingConfig.from_dict(cfg.to_dict()) == cfg
+    True
+    """
+
+    name: str = "custom"
+    seed: int = 0
+    region: RegionConfig = field(default_factory=RegionConfig)
+    dataset: DatasetConfig = field(default_factory=DatasetConfig)
+    network: NetworkConfig = field(default_factory=NetworkConfig)
+    training: OptimConfig = field(default_factory=OptimConfig)
+    evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+
+    @classmethod
+    def from_dict(cls, data):
+        """Build a configuration from nested dicts (unknown keys raise `ValueError`)."""
+        data = copy.deepcopy(dict(data))
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown configuration keys {sorted(unknown)}; "
+                             f"expected {sorted(known)}")
+        kwargs = {}
+        for key, value in data.items():
+            section = _SECTIONS.get(key)
+            if section is None:
+                kwargs[key] = value
+                continue
+            if not isinstance(value, dict):
+                raise ValueError(f"configuration section [{key}] must be a table")
+            allowed = {f.name for f in fields(section)}
+            bad = set(value) - allowed
+            if bad:
+                raise ValueError(f"unknown keys {sorted(bad)} in [{key}]; expected "
+                                 f"{sorted(allowed)}")
+            kwargs[key] = section(**value)
+        cfg = cls(**kwargs)
+        cfg.seed = int(cfg.seed)
+        return cfg
+
+    def to_dict(self):
+        """Return the configuration as nested JSON-serialisable dicts."""
+        return json.loads(json.dumps(asdict(self)))
+
+    def replace(self, **sections):
+        """
+        Return a copy with some keys changed, e.g. ``cfg.replace(training={"epochs": 2})``.
+        """
+        data = self.to_dict()
+        for key, value in sections.items():
+            if isinstance(value, dict) and isinstance(data.get(key), dict):
+                data[key].update(value)
+            else:
+                data[key] = value
+        return TrainingConfig.from_dict(data)
+
+    def dataset_hash(self):
+        """
+        Hash of everything that determines the training examples.
+
+        Stored next to the dataset chunks so that a work directory made with another
+        configuration is never mixed into this one.
+        """
+        key = {"seed": self.seed, "region": asdict(self.region),
+               "dataset": asdict(self.dataset)}
+        return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _preset_dir():
+    return Path(str(resources.files("cnnext.training") / "presets"))
+
+
+def list_presets():
+    """Return the names of the built-in presets."""
+    return sorted(p.stem for p in _preset_dir().glob("*.toml"))
+
+
+def load_config(path):
+    """
+    Read a `TrainingConfig` from a TOML file.
+
+    Parameters
+    ----------
+    path : str or path-like
+        TOML file with the layout described in this module's docstring.
+    """
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise FileNotFoundError(f"training configuration {str(path)!r} does not exist") \
+            from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"training configuration {str(path)!r} is not valid TOML: {exc}") \
+            from None
+    return TrainingConfig.from_dict(data)
+
+
+def load_preset(name):
+    """
+    Return a built-in preset: ``"carina"`` (the shipped model) or ``"tiny"``.
+
+    Examples
+    --------
+    >>> from cnnext.training.presets import load_preset
+    >>> cfg = load_preset("carina")
+    >>> len(cfg.region.sightlines), cfg.region.healpix_order
+    (9, 7)
+    """
+    path = _preset_dir() / f"{name}.toml"
+    if not path.is_file():
+        raise ValueError(f"unknown preset {name!r}; built-in presets: "
+                         f"{', '.join(list_presets())}")
+    return load_config(path)
