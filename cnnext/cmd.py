@@ -160,28 +160,78 @@ class CMDSpec:
         return out
 
 
+def _edges(lo, hi, n):
+    """
+    The lower and upper edge of each bin: ``lower[i] <= v < upper[i]`` in bin ``i``.
+
+    The edges are `numpy.linspace`'s; the last upper edge is moved one ulp above
+    ``hi`` so that the last bin includes ``hi`` (the `numpy.histogram2d`
+    convention).
+    """
+    edges = np.linspace(lo, hi, n + 1)
+    upper = edges[1:].copy()
+    upper[-1] = np.nextafter(hi, np.inf)
+    return edges[:-1].copy(), upper
+
+
+#: Bin estimates closer than this (in bins) to an edge are recomputed exactly.
+_NEAR_EDGE = 1e-7
+
+
+def _exact_bins(values, n, lower, upper, guess):
+    """
+    Exact bins (-1 below, ``n`` above the range) of ``values``, from estimates
+    ``guess`` at most one bin off, by comparison with the edges.
+    """
+    with np.errstate(invalid="ignore"):
+        guess = np.clip(guess, 0, n - 1).astype(np.intp)
+    guess -= values < lower[guess]
+    guess += values >= upper[guess]
+    return guess
+
+
 def bin_indices(values, lo, hi, n):
     """
     Return the bin of each value on ``n`` equal bins over ``[lo, hi]``, -1 outside.
 
     Bins are half-open ``[edge_i, edge_i+1)`` except the last, which includes ``hi``
     — the convention of `numpy.histogram2d`, reproduced exactly (edges from
-    `numpy.linspace`).
+    `numpy.linspace`). NaN is outside.
+
+    The bin is estimated as ``floor((v - lo) * n / (hi - lo))``; the estimate can
+    differ from the comparisons with the edges only within rounding error of an
+    edge, where it is recomputed with them. `build_cmds` bins the same way.
+
+    Examples
+    --------
+    >>> from cnnext.cmd import bin_indices
+    >>> bin_indices([0.0, 0.5, 1.0, 2.0, 2.5, float("nan")], 0.0, 2.0, 4).tolist()
+    [0, 1, 2, 3, -1, -1]
     """
-    values = np.asarray(values, dtype=np.float64)
-    edges = np.linspace(lo, hi, n + 1)
+    values = np.ascontiguousarray(values, dtype=np.float64).ravel()
     with np.errstate(invalid="ignore"):
-        inside = (values >= lo) & (values <= hi)
-        idx = np.zeros(values.shape, dtype=np.intp)
-        v = values[inside]
-        guess = ((v - lo) * (n / (hi - lo))).astype(np.intp)
-        np.clip(guess, 0, n - 1, out=guess)
-        # floating-point rounding can put a value one bin off its edges: correct it
-        guess -= v < edges[guess]
-        guess += (v >= edges[guess + 1]) & (guess != n - 1)
-        idx[inside] = guess
-    idx[~inside] = -1
-    return idx
+        t = (values - lo) * (n / (hi - lo))
+        est = np.floor(t)
+        frac = t - est
+        ok = (t >= 0) & (t <= n)
+    near = np.flatnonzero((frac < _NEAR_EDGE) | (frac > 1.0 - _NEAR_EDGE))
+    exact = _exact_bins(values[near], n, *_edges(lo, hi, n), est[near])
+    est[near] = exact
+    ok[near] = (exact >= 0) & (exact < n)
+    est[~ok] = -1
+    return est.astype(np.intp)
+
+
+#: Stars handled at once: the temporaries of a chunk stay in the CPU cache.
+_CHUNK = 1 << 15
+#: Histogram bins of one block of cells (sorted input): 4 MB of int64 counts.
+_BLOCK_BINS = 1 << 19
+
+
+def _float64(column):
+    if np.ma.isMaskedArray(column):
+        return np.ma.filled(np.ma.asarray(column, dtype=np.float64), np.nan)
+    return np.ascontiguousarray(column, dtype=np.float64)
 
 
 def build_cmds(stars, cells, n_cells, spec=None, *, apply_quality=True):
@@ -207,7 +257,10 @@ def build_cmds(stars, cells, n_cells, spec=None, *, apply_quality=True):
     Returns
     -------
     cmds : `numpy.ndarray`
-        ``float32`` array of shape ``(n_cells, channels, n_mag, n_colour)``.
+        ``float32`` array of shape ``(n_cells, channels, n_mag, n_colour)``: the
+        transformed counts; bins as in `numpy.histogram2d` (half-open, the last
+        bin of each axis closed), stars with a NaN magnitude or outside a
+        diagram's ranges are not counted in it.
     n_stars : `numpy.ndarray`
         Number of stars counted in the first channel of each sightline (``int64``).
 
@@ -225,42 +278,203 @@ def build_cmds(stars, cells, n_cells, spec=None, *, apply_quality=True):
     spec = CMDSpec() if spec is None else spec
     if not isinstance(spec, CMDSpec):
         raise TypeError(f"spec must be a CMDSpec, got {type(spec).__name__}")
+    if isinstance(n_cells, bool) or int(n_cells) != n_cells:
+        raise TypeError(f"n_cells must be an integer, got {n_cells!r}")
     n_cells = int(n_cells)
     if n_cells < 0:
         raise ValueError(f"n_cells must be non-negative, got {n_cells}")
     for band in BANDS:
         try:
             stars[band]
-        except (KeyError, ValueError):
+        except (KeyError, ValueError, IndexError, TypeError):
             raise KeyError(f"star table has no column {band!r} (needs {', '.join(BANDS)})") \
                 from None
+    n = len(stars[BANDS[0]])
     cells = np.asarray(cells)
-    if cells.ndim != 1 or len(cells) != len(stars[BANDS[0]]):
+    if cells.ndim != 1 or len(cells) != n:
         raise ValueError(f"cells must be a 1D array with one entry per star "
-                         f"({len(stars[BANDS[0]])}), got shape {cells.shape}")
+                         f"({n}), got shape {cells.shape}")
     if cells.size and not np.issubdtype(cells.dtype, np.integer):
         raise TypeError(f"cells must be integers, got dtype {cells.dtype}")
     if cells.size and cells.max(initial=-1) >= n_cells:
         raise ValueError(f"cells has values >= n_cells ({n_cells})")
-
-    if apply_quality:
-        mags = spec.quality.apply(stars)
-    else:
-        mags = {b: np.ma.filled(np.ma.asarray(stars[b], dtype=float), np.nan) for b in BANDS}
+    cells = cells.astype(np.intp, copy=False)
 
     n_ch, n_mag, n_col = spec.shape
-    cell_ok = cells >= 0
-    flat_parts = []
-    n_stars = None
-    for k, ch in enumerate(spec.channels):
-        i = bin_indices(mags[ch.mag], *ch.mag_range, n_mag)
-        j = bin_indices(mags[ch.colour[0]] - mags[ch.colour[1]], *ch.colour_range, n_col)
-        ok = cell_ok & (i >= 0) & (j >= 0)
-        c = cells[ok].astype(np.int64)
-        flat_parts.append(((c * n_ch + k) * n_mag + i[ok]) * n_col + j[ok])
-        if k == 0:
-            n_stars = np.bincount(c, minlength=n_cells)
-    flat = np.concatenate(flat_parts) if flat_parts else np.zeros(0, np.int64)
-    counts = np.bincount(flat, minlength=n_cells * n_ch * n_mag * n_col)
-    cmds = spec.transform_counts(counts).reshape(n_cells, n_ch, n_mag, n_col)
-    return cmds, n_stars.astype(np.int64)
+    per_cell = n_ch * n_mag * n_col
+    if (n_cells * per_cell + 1) >= 2**53:
+        raise ValueError(f"n_cells ({n_cells}) too large for one call; split the cells")
+    cmds = np.zeros((n_cells, n_ch, n_mag, n_col), dtype=np.float32)
+    n_stars = np.zeros(n_cells, dtype=np.int64)
+    if n == 0 or n_cells == 0:
+        return cmds, n_stars
+    builder = _Builder(spec, stars, cells, apply_quality)
+    out = cmds.reshape(-1)
+    for start, stop, c_lo, c_hi in _blocks(cells, n_cells, per_cell):
+        counts = builder.count(start, stop, c_lo, c_hi)
+        # counts are transformed block by block, while they are in the CPU cache
+        # mode="clip" (the indices are valid anyway): with the default "raise", take
+        # writes to a temporary first when given ``out``
+        # no bin holds more stars than the block: for small blocks a LUT that long
+        # saves a pass over the counts
+        top = stop - start if stop - start <= _CHUNK else int(counts.max(initial=0))
+        np.take(builder.lut(top), counts,
+                out=out[c_lo * per_cell:c_hi * per_cell], mode="clip")
+        n_stars[c_lo:c_hi] = counts.reshape(c_hi - c_lo, n_ch, -1)[:, 0].sum(axis=1)
+    return cmds, n_stars
+
+
+def _blocks(cells, n_cells, per_cell):
+    """
+    Split the stars into blocks ``(start, stop, first cell, last cell + 1)``.
+
+    When ``cells`` is sorted (as the photometry sources return it), blocks of about
+    `_CHUNK` stars that end at cell boundaries and span at most `_BLOCK_BINS`
+    histogram bins: each block's histogram stays in the CPU cache. Otherwise one
+    block of all stars and cells.
+    """
+    n = len(cells)
+    if n > 1 and np.any(cells[1:] < cells[:-1]):
+        yield 0, n, 0, n_cells
+        return
+    span = max(1, _BLOCK_BINS // per_cell)
+    start = int(np.searchsorted(cells, 0))  # negative cells (ignored) come first
+    while start < n:
+        first = int(cells[start])
+        stop = min(start + _CHUNK, n)
+        if stop < n:
+            aligned = int(np.searchsorted(cells, cells[stop], side="left"))
+            stop = aligned if aligned > start else \
+                int(np.searchsorted(cells, first, side="right"))
+        stop = min(stop, int(np.searchsorted(cells, first + span, side="left")))
+        yield start, stop, first, int(cells[stop - 1]) + 1
+        start = stop
+
+
+class _Builder:
+    """
+    Flat histogram indices of the stars of `build_cmds`, chunk by chunk, and counts.
+
+    The axes of all channels (magnitudes, then colours) are stacked as the rows
+    of one ``(2 * channels, chunk)`` array, so that each numpy call bins all of
+    them: fewer, longer calls.
+    """
+
+    def __init__(self, spec, stars, cells, apply_quality):
+        from .quality import _ChunkedCuts
+
+        self.spec = spec
+        self.cells = cells
+        n_ch, n_mag, n_col = spec.shape
+        self.per_cell = n_ch * n_mag * n_col
+        used = sorted({b for ch in spec.channels for b in (ch.mag, *ch.colour)},
+                      key=BANDS.index)
+        self.mags = {b: _float64(stars[b]) for b in used}
+        # NaN magnitudes fail the range checks: without quality cuts no mask is needed
+        self.cuts = _ChunkedCuts(spec.quality, stars, bands=used,
+                                 check_magnitudes=False) if apply_quality else None
+        ranges = [ch.mag_range for ch in spec.channels] + \
+            [ch.colour_range for ch in spec.channels]
+        nbins = [n_mag] * n_ch + [n_col] * n_ch
+        self.lo = np.array([[r[0]] for r in ranges])
+        self.hi = np.array([[r[1]] for r in ranges])
+        self.scale = np.array([[n / (r[1] - r[0])] for r, n in zip(ranges, nbins)])
+        self.nbins = nbins
+        self.nmax = np.array([[float(n)] for n in nbins])
+        self.edges = [_edges(*r, n) for r, n in zip(ranges, nbins)]
+        self.offset = (np.arange(n_ch) * (n_mag * n_col) + 1.0).reshape(-1, 1)
+        m = min(_CHUNK, len(cells))
+        self.bins, self.frac = np.empty((2 * n_ch, m)), np.empty((2 * n_ch, m))
+        self.ok, self.near, self.tmp = (np.empty((2 * n_ch, m), bool) for _ in range(3))
+        self.base = np.empty(m)
+        self.flat = np.empty(n_ch * m, dtype=np.intp)
+        self._lut = spec.transform_counts(np.arange(1024))
+
+    def _values(self, row, sl):
+        """The magnitudes or colours of axis ``row`` for stars ``sl``."""
+        n_ch = len(self.spec.channels)
+        ch = self.spec.channels[row % n_ch]
+        if row < n_ch:
+            return self.mags[ch.mag][sl]
+        return self.mags[ch.colour[0]][sl] - self.mags[ch.colour[1]][sl]
+
+    def lut(self, top):
+        """Transformed counts 0..top (``spec.transform_counts`` of each)."""
+        if top >= len(self._lut):
+            self._lut = self.spec.transform_counts(np.arange(max(top + 1, 2 * len(self._lut))))
+        return self._lut
+
+    def count(self, start, stop, c_lo, c_hi):
+        """Histogram counts of stars ``start:stop``, cells ``c_lo:c_hi`` (flat int64)."""
+        n_ch = len(self.spec.channels)
+        n = stop - start
+        flat = self.flat if n_ch * n <= len(self.flat) else np.empty(n_ch * n, np.intp)
+        for s in range(start, stop, _CHUNK):
+            e = min(s + _CHUNK, stop)
+            self._indices(s, e, c_lo, flat[(s - start) * n_ch:(e - start) * n_ch])
+        # index 0 collects the stars that do not count
+        return np.bincount(flat[:n_ch * n],
+                           minlength=(c_hi - c_lo) * self.per_cell + 1)[1:]
+
+    def _indices(self, start, stop, c_lo, out):
+        """Write 1 + flat bin index (0: not counted) of stars start:stop, per channel."""
+        # Stars with NaN or infinite magnitudes give NaN or inf estimates (inf - inf)
+        # and arbitrary integer indices; they do not count, their index is zeroed.
+        with np.errstate(invalid="ignore"):
+            self._indices_unchecked(start, stop, c_lo, out)
+
+    def _indices_unchecked(self, start, stop, c_lo, out):
+        spec = self.spec
+        n_ch, n_mag, n_col = spec.shape
+        k_len = stop - start
+        sl = slice(start, stop)
+        c = self.cells[sl]
+        bins, frac = self.bins[:, :k_len], self.frac[:, :k_len]
+        ok, near, tmp = (a[:, :k_len] for a in (self.ok, self.near, self.tmp))
+        for k, ch in enumerate(spec.channels):
+            np.subtract(self.mags[ch.mag][sl], self.lo[k, 0], out=frac[k])
+            colour = frac[n_ch + k]
+            np.subtract(self.mags[ch.colour[0]][sl], self.mags[ch.colour[1]][sl],
+                        out=colour)
+            colour -= self.lo[n_ch + k, 0]
+        # t = (v - lo) * n / (hi - lo): v >= lo exactly when t >= 0 (v - lo is exact
+        # in sign); the bin estimate floor(t) and the test t <= n can differ from the
+        # numpy.histogram2d binning (comparisons with the linspace edges) only within
+        # rounding error of an edge: those few stars are recomputed exactly.
+        frac *= self.scale
+        np.greater_equal(frac, 0.0, out=ok)
+        ok &= np.less_equal(frac, self.nmax, out=tmp)
+        np.floor(frac, out=bins)
+        frac -= bins
+        np.less(frac, _NEAR_EDGE, out=near)
+        near |= np.greater(frac, 1.0 - _NEAR_EDGE, out=tmp)
+        if near.any():
+            for r in np.flatnonzero(near.any(axis=1)):
+                where = np.flatnonzero(near[r])
+                values = self._values(r, slice(start + where[0], start + where[-1] + 1))
+                values = values[where - where[0]]
+                exact = _exact_bins(values, self.nbins[r], *self.edges[r],
+                                    bins[r, where])
+                bins[r, where] = exact
+                # the estimate's range test may be wrong here too: replace it
+                ok[r, where] = (exact >= 0) & (exact < self.nbins[r])
+        # a star counts in channel k if both its axes are in range and its bands pass
+        counted = ok[:n_ch]
+        counted &= ok[n_ch:]
+        counted &= np.greater_equal(c, 0, out=tmp[0])
+        if self.cuts is not None:
+            masks = self.cuts(start, stop)
+            for k, ch in enumerate(spec.channels):
+                for band in dict.fromkeys((ch.mag, *ch.colour)):
+                    counted[k] &= masks[band]
+        index = bins[:n_ch]
+        index *= n_col
+        index += bins[n_ch:]
+        base = self.base[:k_len]
+        np.subtract(c, c_lo, out=base, casting="unsafe")
+        base *= self.per_cell
+        index += base
+        index += self.offset
+        dst = out.reshape(n_ch, k_len)
+        np.copyto(dst, index, casting="unsafe")
+        dst *= counted

@@ -16,15 +16,77 @@ __all__ = ["BANDS", "QualityCuts"]
 #: The 2MASS bands, in the order of the ``ph_qual`` and ``cc_flg`` characters.
 BANDS = ("J", "H", "Ks")
 
+#: Stars whose cuts are evaluated together.
+_CHUNK = 1 << 15
+
 
 def _flag_codes(column, n):
-    """Return a 2MASS three-character flag column as an ``(n, 3)`` uint8 array."""
-    values = np.ma.filled(np.ma.asarray(column).astype("S3"), b"XXX") if np.ma.isMaskedArray(
-        column) else np.asarray(column).astype("S3")
-    codes = np.frombuffer(np.ascontiguousarray(values).tobytes(), dtype=np.uint8)
-    codes = codes.reshape(n, 3).copy()
-    codes[codes == 0] = ord("X")  # short strings are padded with NUL
+    """
+    Return a 2MASS three-character flag column as an ``(n, 3)`` array of character codes.
+
+    Unicode and byte strings are viewed in place (no conversion of the strings:
+    that used to dominate the cost of the cuts); masked entries and characters
+    missing from short strings read as ``X`` (2MASS "no measurement").
+    """
+    mask = np.ma.getmaskarray(column) if np.ma.isMaskedArray(column) else None
+    values = np.asarray(np.ma.getdata(column))
+    if values.dtype.kind not in "US":
+        values = values.astype("U3")
+    width = values.dtype.itemsize // (4 if values.dtype.kind == "U" else 1)
+    unit = np.uint32 if values.dtype.kind == "U" else np.uint8
+    codes = np.ascontiguousarray(values).view(unit).reshape(n, width)
+    if width > 3:
+        codes = np.ascontiguousarray(codes[:, :3])
+    elif width < 3:
+        codes = np.concatenate([codes, np.zeros((n, 3 - width), unit)], axis=1)
+    if mask is not None and mask.any():
+        codes = codes.copy()
+        codes[mask] = ord("X")
     return codes
+
+
+def _runs(accepted):
+    """The accepted characters as runs ``(first code point, length)`` (``"ABC"`` is one)."""
+    points = sorted({ord(ch) for ch in accepted} | ({0} if "X" in accepted else set()))
+    runs = []
+    for p in points:  # NUL (padding of short strings) reads as 'X', hence the 0 above
+        if runs and runs[-1][0] + runs[-1][1] == p:
+            runs[-1][1] += 1
+        else:
+            runs.append([p, 1])
+    return [tuple(r) for r in runs]
+
+
+def _accept_into(codes, runs, out, tmp, hit):
+    """
+    ``out[:] =`` which ``codes`` (1-D, contiguous) are in the ``runs`` of `_runs`.
+
+    One unsigned subtraction and comparison per run (``code - first < length``
+    with wrap-around): much faster than `numpy.isin` or a lookup table.
+    """
+    top = np.iinfo(codes.dtype).max
+    started = False
+    for first, length in runs:
+        if first > top:
+            break
+        dst = hit if started else out
+        if length == 1:
+            np.equal(codes, first, out=dst)
+        else:
+            np.subtract(codes, codes.dtype.type(first), out=tmp)
+            np.less(tmp, length, out=dst)
+        if started:
+            out |= hit
+        started = True
+    if not started:
+        out[...] = False
+
+
+def _float64(column):
+    """A column as a float64 array, masked entries NaN (no copy when already float64)."""
+    if np.ma.isMaskedArray(column):
+        return np.ma.filled(np.ma.asarray(column, dtype=np.float64), np.nan)
+    return np.asarray(column, dtype=np.float64)
 
 
 @dataclass(frozen=True)
@@ -99,27 +161,12 @@ class QualityCuts:
         masks : dict of str to `numpy.ndarray` of bool
         """
         n = len(stars[BANDS[0]])
-        has = getattr(stars, "colnames", None) or list(stars.keys())
-        ph = _flag_codes(stars["ph_qual"], n) if "ph_qual" in has and n else None
-        cc = _flag_codes(stars["cc_flg"], n) if "cc_flg" in has and n else None
-        ph_ok = np.frombuffer(self.ph_qual.encode("ascii"), np.uint8)
-        cc_ok = np.frombuffer(self.cc_flg.encode("ascii"), np.uint8)
-        masks = {}
-        for k, band in enumerate(BANDS):
-            mag = np.ma.filled(np.ma.asarray(stars[band], dtype=float), np.nan)
-            ok = np.isfinite(mag)
-            err_name = f"e_{band}"
-            if err_name in has:
-                err = np.ma.filled(np.ma.asarray(stars[err_name], dtype=float), np.nan)
-                if not self.keep_upper_limits:
-                    ok &= np.isfinite(err)
-                if self.max_error is not None:
-                    ok &= ~(err > self.max_error)
-            if ph is not None:
-                ok &= np.isin(ph[:, k], ph_ok)
-            if cc is not None:
-                ok &= np.isin(cc[:, k], cc_ok)
-            masks[band] = ok
+        masks = {band: np.empty(n, dtype=bool) for band in BANDS}
+        chunks = _ChunkedCuts(self, stars)
+        for start in range(0, n, _CHUNK):
+            stop = min(start + _CHUNK, n)
+            for band, ok in chunks(start, stop).items():
+                masks[band][start:stop] = ok
         return masks
 
     def apply(self, stars):
@@ -135,7 +182,86 @@ class QualityCuts:
         mags : dict of str to `numpy.ndarray` of float64
         """
         masks = self.band_masks(stars)
-        return {band: np.where(masks[band],
-                               np.ma.filled(np.ma.asarray(stars[band], dtype=float), np.nan),
-                               np.nan)
-                for band in BANDS}
+        return {band: np.where(masks[band], _float64(stars[band]), np.nan) for band in BANDS}
+
+
+class _ChunkedCuts:
+    """
+    `QualityCuts.band_masks` evaluated chunk by chunk, for callers that fuse the cuts
+    into their own chunked loop (the CMD builder): the magnitudes of a chunk are
+    then still in the CPU cache when they are binned.
+
+    ``chunks(start, stop)`` returns ``{band: bool array}`` for stars
+    ``start:stop`` (at most ``chunk`` of them); the arrays are reused by the next
+    call.
+    """
+
+    def __init__(self, cuts, stars, chunk=_CHUNK, bands=BANDS, check_magnitudes=True):
+        n = len(stars[BANDS[0]])
+        has = getattr(stars, "colnames", None) or list(stars.keys())
+        self.cuts = cuts
+        self.bands = tuple(bands)
+        # callers that range-check the magnitudes themselves skip the finiteness test
+        self.check_magnitudes = check_magnitudes
+        self.flags = []
+        for name, accepted in (("ph_qual", cuts.ph_qual), ("cc_flg", cuts.cc_flg)):
+            if name in has and n:
+                codes = _flag_codes(stars[name], n)
+                # ASCII flags (always, for 2MASS) are narrowed to one byte per code
+                narrow = codes.dtype == np.uint8 or int(codes.max()) <= 0xFF
+                self.flags.append((codes, np.uint8 if narrow else codes.dtype,
+                                   _runs(accepted)))
+        self.mags = {band: _float64(stars[band]) for band in self.bands}
+        self.errs = {band: _float64(stars[f"e_{band}"]) for band in self.bands
+                     if f"e_{band}" in has}
+        m = max(1, min(n, chunk))
+        self.out = {band: np.empty(m, dtype=bool) for band in self.bands}
+        self.hit = np.empty(m, dtype=bool)
+        self.narrowed = [np.empty((m, 3), dtype=dt) for _, dt, _ in self.flags]
+        self.accepted = [np.empty((m, 3), dtype=bool) for _ in self.flags]
+        self.tmp = [np.empty((m, 3), dtype=dt) for _, dt, _ in self.flags]
+        self.scratch = np.empty((m, 3), dtype=bool)
+        self.both = np.empty((3, m), dtype=bool)
+
+    def __call__(self, start, stop):
+        k_len = stop - start
+        sl = slice(start, stop)
+        hit = self.hit[:k_len]
+        good = None
+        # The flags are tested on the contiguous (m, 3) codes of the chunk, the two
+        # flags combined, and the result transposed once: every later test reads
+        # contiguous memory (strided per-band reads cost several times more).
+        for (codes, _, runs), narrow, acc, tmp in zip(self.flags, self.narrowed,
+                                                      self.accepted, self.tmp):
+            c = narrow[:k_len]
+            np.copyto(c, codes[sl], casting="unsafe")
+            a = acc[:k_len]
+            _accept_into(c.reshape(-1), runs, a.reshape(-1), tmp[:k_len].reshape(-1),
+                         self.scratch[:k_len].reshape(-1))
+            if good is None:
+                good = a
+            else:
+                good &= a
+        rows = None
+        if good is not None:
+            rows = self.both[:, :k_len]
+            np.copyto(rows, good.T)
+        out = {}
+        for band in self.bands:
+            k = BANDS.index(band)
+            ok = self.out[band][:k_len]
+            if self.check_magnitudes:
+                np.isfinite(self.mags[band][sl], out=ok)
+            else:
+                ok[...] = True
+            if band in self.errs:
+                err = self.errs[band][sl]
+                if not self.cuts.keep_upper_limits:
+                    ok &= np.isfinite(err, out=hit)
+                if self.cuts.max_error is not None:
+                    with np.errstate(invalid="ignore"):
+                        ok &= ~np.greater(err, self.cuts.max_error, out=hit)
+            if rows is not None:
+                ok &= rows[k]
+            out[band] = ok
+        return out

@@ -71,7 +71,8 @@ class SessionAdapter(HTTPAdapter):
              proxies=None):
         if timeout is None:
             timeout = self.default_timeout
-        if verify is True and self.default_verify is not None:
+        # a path from REQUESTS_CA_BUNDLE arrives here in place of True: ours wins
+        if verify is not False and self.default_verify is not None:
             verify = self.default_verify
         return super().send(request, stream=stream, timeout=timeout, verify=verify,
                             cert=cert, proxies=proxies)
@@ -97,7 +98,9 @@ def is_transient(exc):
     ``None`` means "not a network error we know": such exceptions propagate as
     they are (they are bugs, not outages).
     """
-    if isinstance(exc, PermanentError):
+    if isinstance(exc, (PermanentError, rexc.SSLError, rexc.InvalidURL,
+                        rexc.MissingSchema)):
+        # a certificate that does not verify will not verify next time either
         return False
     if isinstance(exc, _TRANSIENT_TYPES):
         return True
@@ -124,7 +127,7 @@ def http_status_is_transient(code):
     return code >= 500 or code in (408, 429)
 
 
-def call_with_retries(func, what, *, max_retries=None, backoff=None, sleep=time.sleep):
+def call_with_retries(func, what, *, max_retries=None, backoff=None):
     """
     Call ``func()``; retry transient failures with exponential back-off.
 
@@ -161,7 +164,7 @@ def call_with_retries(func, what, *, max_retries=None, backoff=None, sleep=time.
                                       f"last error: {_describe(exc)}") from exc
             log.info("%s: attempt %d/%d failed (%s); retrying in %.3g s", what, attempt,
                      attempts, _describe(exc), delay)
-            sleep(delay)
+            time.sleep(delay)
             delay *= 2
 
 
@@ -244,15 +247,16 @@ class TiledRemoteSource(PhotometrySource):
         else:
             shift = 2 * (tile_order - order)
             tiles = np.unique(((cells << shift)[:, None] + np.arange(1 << shift)).ravel())
-        queue = deque((int(t), tile_order) for t in tiles)
+        queue = deque(zip(tiles.tolist(), [tile_order] * len(tiles),
+                          zip(*tile_cones(tiles, tile_order))))
         parts = []
         from tqdm.auto import tqdm
 
         with tqdm(total=len(queue), disable=not progress_bar, unit=kind,
                   desc=f"{self.key}") as bar:
             while queue:
-                tile, t_order = queue.popleft()
-                ra, dec, radius = (float(v[0]) for v in tile_cones([tile], t_order))
+                tile, t_order, (ra, dec, radius) = queue.popleft()
+                ra, dec, radius = float(ra), float(dec), float(radius)
                 what = f"{self.key}: {kind} {tile} (order {t_order}, ICRS cone " \
                        f"{ra:.5f} {dec:+.5f} r={radius:.4f} deg)"
                 stars, truncated = self._fetch_checked(ra, dec, radius, what)
@@ -264,7 +268,8 @@ class TiledRemoteSource(PhotometrySource):
                     children = _children_to_fetch(tile, t_order, cells, order)
                     log.info("%s truncated at %d rows: splitting into %d tiles", what,
                              len(stars), len(children))
-                    queue.extend((int(c), t_order + 1) for c in children)
+                    queue.extend(zip(children.tolist(), [t_order + 1] * len(children),
+                                     zip(*tile_cones(children, t_order + 1))))
                     bar.total += len(children) - 1
                     bar.refresh()
                     continue

@@ -14,6 +14,7 @@ import warnings
 import numpy as np
 import astropy.units as u
 from astropy.coordinates import SkyCoord
+from astropy.io.votable.exceptions import VOWarning
 from astropy.table import Table
 
 from ..healpix import check_order, lonlat_to_cells
@@ -130,11 +131,12 @@ def to_star_table(table, *, columns=None, keep_designation=False):
 
     Examples
     --------
-    >>> from astropy.table import Table
+    >>> from astropy.table import MaskedColumn, Table
     >>> from cnnext.photometry import to_star_table
     >>> t = Table({"glon": [280.0], "glat": [0.5], "j_m": [12.0], "j_msigcom": [0.02],
     ...            "h_m": [11.5], "h_msigcom": [0.03], "k_m": [11.3],
-    ...            "k_msigcom": [None], "ph_qual": ["AAU"], "cc_flg": ["000"]})
+    ...            "k_msigcom": MaskedColumn([0.0], mask=[True]),
+    ...            "ph_qual": ["AAU"], "cc_flg": ["000"]})
     >>> stars = to_star_table(t)
     >>> stars.colnames
     ['l', 'b', 'J', 'H', 'Ks', 'e_J', 'e_H', 'e_Ks', 'ph_qual', 'cc_flg']
@@ -221,8 +223,10 @@ def _read_file(path, format=None):
         kwargs["format"] = "ascii.ecsv"
     try:
         with warnings.catch_warnings():
-            # units like "mag" spelled differently in files are not our concern here
+            # non-standard unit strings and VOTable style remarks are not our concern:
+            # the columns are checked and converted by to_star_table
             warnings.simplefilter("ignore", u.UnitsWarning)
+            warnings.simplefilter("ignore", VOWarning)
             return Table.read(path, **kwargs)
     except ImportError as exc:
         raise ImportError(f"reading {path!r} needs an optional package: {exc}") from exc

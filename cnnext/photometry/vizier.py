@@ -93,7 +93,6 @@ class VizierSource(TiledRemoteSource):
         self._vizier = VizierClass(columns=list(VIZIER_COLUMNS), catalog=self.catalog,
                                    vizier_server=self.server, row_limit=limit,
                                    timeout=self._timeout())
-        self._vizier.cache_location = cache_dir() / "astroquery" / "vizier"
         self._adapter = configure_session(self._vizier._session, timeout=self._timeout(),
                                           verify=verify)
 
@@ -121,6 +120,9 @@ class VizierSource(TiledRemoteSource):
         self._vizier.ROW_LIMIT = limit
         self._vizier.TIMEOUT = self._adapter.default_timeout = self._timeout()
         cache = self._use_cache()
+        if cache:
+            # read at each request so that conf.cache_dir can change between them
+            self._vizier.cache_location = cache_dir() / "astroquery" / "vizier"
         response = self._vizier.query_region_async(
             SkyCoord(ra * u.deg, dec * u.deg, frame="icrs"), radius=radius * u.deg,
             catalog=self.catalog, frame="icrs", cache=cache)

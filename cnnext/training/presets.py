@@ -121,6 +121,13 @@ class DatasetConfig:
         ``{"name": ..., "Rv": ...}`` or a full `~cnnext.extinction.ExtinctionLaw` dict.
     min_stars : int
         Smallest star count for which the model is trusted (model metadata).
+    density_jitter : [float, float]
+        Range of a random factor applied to the stellar density of each example
+        (log-uniform): catalogues are drawn for ``max`` times the cell area and each
+        example keeps a random fraction of their stars. Real cells differ from the
+        Galaxy model by tens of per cent in star counts; the jitter teaches the
+        network to read the extinction from the shape of the CMD rather than from
+        the number of stars. ``[1, 1]`` (default) disables it.
     """
 
     source: str = "galaxy"
@@ -136,8 +143,13 @@ class DatasetConfig:
     cmd: dict = field(default_factory=dict)
     extinction_law: dict = field(default_factory=lambda: {"name": "G23", "Rv": 3.1})
     min_stars: int = 20
+    density_jitter: list = field(default_factory=lambda: [1.0, 1.0])
 
     def __post_init__(self):
+        self.density_jitter = [float(v) for v in self.density_jitter]
+        lo, hi = self.density_jitter
+        if len(self.density_jitter) != 2 or not 0 < lo <= hi:
+            raise ValueError("dataset.density_jitter must be [min, max] with 0 < min <= max")
         for name in ("n_realisations", "examples_per_realisation", "chunk_size"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"dataset.{name} must be a positive integer")

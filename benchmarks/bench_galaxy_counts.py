@@ -1,0 +1,58 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
+"""
+The built-in Galaxy model against 2MASS star counts.
+
+Prints two tables, with a smooth extinction of 0.7 mag/kpc on every sightline:
+
+1. 2MASS PSC sources per deg² in nine reference fields against the model's stars
+   detected (in any band) by the mock 2MASS observation;
+2. log10 N(Ks < 14) per deg² against the 2MASS density zones by latitude, on the
+   sightlines of `cnnext.synthetic.validation.ZONE_SIGHTLINES` plus the two
+   Besançon-2003 reference numbers of the method notes ((90, +5): 1.1e4, (280, 0):
+   1.7e4 deg⁻²).
+
+Run::
+
+    python benchmarks/bench_galaxy_counts.py [--seed 1]
+"""
+
+import argparse
+
+import numpy as np
+
+from cnnext.synthetic import GalaxyModel, density_zone_counts, reference_field_counts
+from cnnext.synthetic.validation import ZONE_SIGHTLINES
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+    model = GalaxyModel()
+
+    ref = reference_field_counts(model, seed=args.seed)
+    print("2MASS PSC reference fields (sources/deg^2), model with 0.7 mag/kpc, "
+          "mock 2MASS detection in any band")
+    print(f"{'l':>7} {'b':>6} {'2MASS':>8} {'model':>8} {'ratio':>6}  within 30%")
+    for row in ref:
+        print(f"{row['l']:7.1f} {row['b']:6.1f} {row['twomass']:8.0f} {row['model']:8.0f} "
+              f"{row['ratio']:6.2f}  {'yes' if abs(row['ratio'] - 1) <= 0.3 else 'NO'}")
+    print(f"ratio range {ref['ratio'].min():.2f}-{ref['ratio'].max():.2f}, "
+          f"median {np.median(ref['ratio']):.2f}")
+    print()
+
+    sightlines = tuple(ZONE_SIGHTLINES) + ((90.0, 5.0),)
+    zones = density_zone_counts(model, seed=args.seed, sightlines=sightlines)
+    besancon = {(90.0, 5.0): 1.1e4, (280.0, 0.0): 1.7e4}
+    print("log10 N(Ks<14) per deg^2, model with 0.7 mag/kpc, against 2MASS zones")
+    print(f"{'l':>7} {'b':>6} {'model':>7} {'zone':>11} {'inside':>7} {'BGM-2003':>9}")
+    for row in zones:
+        key = (float(row["l"]), float(row["b"]))
+        bgm = f"{np.log10(besancon[key]):9.2f}" if key in besancon else f"{'':9}"
+        print(f"{row['l']:7.1f} {row['b']:6.1f} {row['log_n']:7.2f} "
+              f"{row['zone_low']:5.1f}-{row['zone_high']:<5.1f} "
+              f"{'yes' if row['inside'] else 'NO':>7} {bgm}")
+
+
+if __name__ == "__main__":
+    main()

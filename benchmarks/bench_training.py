@@ -1,0 +1,169 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
+"""
+Benchmarks of cnnext.training and of the shipped model.
+
+Prints three tables:
+
+1. the shipped model (or ``--model``): held-out accuracy from its metadata
+   (median relative error of the cumulative A_V at 1-8 kpc, 68% coverage) and
+   the wall time of its data generation and training, read from its metadata;
+2. CPU inference throughput of the model (CMDs per second, batch 256);
+3. with ``--compare WORKDIR``: the compact network against the paper-style
+   ``C5x5.12-P2-{D3072}x2-D2048`` network trained on the *same* examples (a
+   subset of the dataset in WORKDIR, made by ``cnnext train``) for the same
+   number of epochs, scored on the same held-out sightlines, with their ONNX
+   file sizes.
+
+Run::
+
+    python benchmarks/bench_training.py
+    python benchmarks/bench_training.py --compare /work/runs/carina --n-train 6000 --epochs 6
+"""
+
+import argparse
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def _table(rows, header):
+    widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(len(header))]
+    line = "  ".join(f"{{:<{w}}}" for w in widths)
+    print(line.format(*header))
+    print(line.format(*("-" * w for w in widths)))
+    for r in rows:
+        print(line.format(*r))
+    print()
+
+
+def shipped_metrics(model):
+    meta = model.metadata
+    tr = meta.training
+    print(f"model {model.path.name} ({model.path.stat().st_size / 1e6:.2f} MB, "
+          f"sha256 {model.sha256[:12]}), {tr.get('n_train', '?')} training / "
+          f"{tr.get('n_val', '?')} validation examples, best epoch "
+          f"{tr.get('best_epoch', '?')} of {tr.get('epochs_run', '?')}")
+    print(f"wall time: data generation {tr.get('dataset_seconds', float('nan')):.0f} s, "
+          f"training {tr.get('training_seconds', float('nan')):.0f} s")
+    rows = []
+    for group in ("inside", "outside"):
+        s = meta.metrics.get(group)
+        if not s:
+            continue
+        rel = s["median_rel_err"]
+        rows.append([group, s["n_sightlines"], s["n_examples"],
+                     *(f"{100 * rel.get(d, float('nan')):.1f}%" for d in
+                       ("1", "2", "4", "6", "8")),
+                     f"{100 * s['coverage68']:.1f}%"])
+    if rows:
+        _table(rows, ["held-out", "sightlines", "examples", "MRE 1kpc", "2kpc", "4kpc",
+                      "6kpc", "8kpc", "68% cov."])
+
+
+def throughput(model, *, batch=256, n_batches=20, threads=None):
+    import onnxruntime as ort
+
+    from cnnext.model import CNNModel
+
+    if threads:
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads
+    rng = np.random.default_rng(0)
+    cmds = (0.5 * np.log1p(rng.poisson(1.0, size=(batch, *model.spec.shape)))).astype(
+        np.float32)
+    model.predict(cmds, batch_size=batch)  # warm-up
+    t0 = time.perf_counter()
+    for _ in range(n_batches):
+        model.predict(cmds, batch_size=batch)
+    dt = time.perf_counter() - t0
+    return batch * n_batches / dt
+
+
+def compare(workdir, n_train, n_val, epochs, seed, threads):
+    import torch
+
+    from cnnext.model import CNNModel, ModelMetadata
+    from cnnext.training.dataset import Examples, load_examples
+    from cnnext.training.evaluate import profile_metrics
+    from cnnext.training.export import export_onnx
+    from cnnext.training.network import build_network, count_parameters
+    from cnnext.training.presets import TrainingConfig
+    from cnnext.training.train import fit
+
+    workdir = Path(workdir)
+    config = TrainingConfig.from_dict(json.loads((workdir / "config.json").read_text()))
+    spec = config.dataset.spec
+    rng = np.random.default_rng(seed)
+
+    def subset(ex, n):
+        sel = np.sort(rng.choice(len(ex), size=min(n, len(ex)), replace=False))
+        return Examples(ex.counts[sel], ex.av[sel], ex.n_stars[sel], ex.sightline[sel],
+                        ex.realisation[sel])
+
+    train = subset(load_examples(workdir, "train", config=config), n_train)
+    val = subset(load_examples(workdir, "val", config=config), n_val)
+    test = load_examples(workdir, "eval_inside", config=config)
+    optim = config.training.__class__(**{**config.training.__dict__, "epochs": epochs,
+                                         "patience": epochs, "threads": threads})
+    rows = []
+    for arch, options in (("compact", config.network.options), ("paper", {})):
+        torch.manual_seed(seed)
+        net = build_network(arch, spec.shape, len(config.dataset.distances), **options)
+        t0 = time.perf_counter()
+        res = fit(net, train, val, spec, optim, seed=seed, device="auto")
+        dt = time.perf_counter() - t0
+        meta = ModelMetadata(spec, config.dataset.distances, config.region.healpix_order,
+                             config.dataset.law)
+        with tempfile.TemporaryDirectory() as tmp:
+            path = export_onnx(net, Path(tmp) / f"{arch}.onnx", meta)
+            size = path.stat().st_size
+            model = CNNModel(path, providers="cpu")
+            av, sigma = model.predict(spec.transform_counts(test.counts))
+            speed = throughput(model, n_batches=3)
+        m = profile_metrics(test.av, av, sigma, config.dataset.distances)
+        rows.append([arch, f"{count_parameters(net) / 1e6:.2f} M", f"{size / 1e6:.1f} MB",
+                     *(f"{100 * m['at'][d]['median_rel_err']:.1f}%" for d in
+                       ("1", "2", "4", "6", "8")),
+                     f"{100 * m['coverage68_all']:.1f}%", f"{res.best_val_loss:.3f}",
+                     f"{dt:.0f} s", f"{speed:.0f}"])
+    print(f"compact vs paper-style on the same data: {len(train)} training, {len(val)} "
+          f"validation examples from {workdir}, {epochs} epochs each (CPU), scored on "
+          f"{len(test)} held-out examples inside the region")
+    _table(rows, ["network", "weights", "ONNX", "MRE 1kpc", "2kpc", "4kpc", "6kpc", "8kpc",
+                  "68% cov.", "val loss", "train time", "CMD/s"])
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default=None, help="ONNX model (default: shipped)")
+    parser.add_argument("--compare", default=None, metavar="WORKDIR",
+                        help="train compact and paper-style networks on this dataset")
+    parser.add_argument("--n-train", type=int, default=6000)
+    parser.add_argument("--n-val", type=int, default=1500)
+    parser.add_argument("--epochs", type=int, default=6)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads for --compare (1 is fastest on a busy machine)")
+    args = parser.parse_args()
+
+    import torch
+
+    from cnnext.model import CNNModel
+
+    model = CNNModel(args.model, providers="cpu")
+    print(f"machine: {os.cpu_count()} CPU cores, torch {torch.__version__} threads "
+          f"{torch.get_num_threads()}\n")
+    shipped_metrics(model)
+    speed = throughput(model)
+    _table([[model.path.name, "CPUExecutionProvider", 256, f"{speed:.0f}"]],
+           ["model", "provider", "batch", "CMDs/s"])
+    if args.compare:
+        compare(args.compare, args.n_train, args.n_val, args.epochs, args.seed, args.threads)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,552 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
+"""
+Build extinction maps over sky regions: tiling, checkpoint/resume, Dask.
+
+`build_map` turns a region into HEALPix sightline cells (`~cnnext.region`), groups
+the cells into *tiles* (the cells of one coarser HEALPix cell: one photometry
+request each), and computes every tile with the one stars-to-profiles pipeline
+(`~cnnext.sightlines.predict_cells`). Each finished tile is saved at once, atomically,
+in a checkpoint directory next to the output, so that a build that is killed (or
+whose photometry server fails for good on some tiles) resumes where it stopped
+and never loses nor duplicates a finished cell.
+
+Checkpoint layout, ``<output>.partial/``:
+
+- ``manifest.json`` — model SHA-256, HEALPix order, tile order, the region's cells
+  (count and SHA-256) and the photometry source key. A checkpoint made with
+  another model, order or region is refused (`~cnnext.exceptions.CheckpointError`).
+- ``tile-<order>-<tile>.npz`` — the profiles of one finished tile, written to a
+  temporary file, flushed to disk and renamed (`os.replace`): a file with this
+  name is always complete. A damaged one raises
+  `~cnnext.exceptions.CheckpointError` naming the file (cnnext does not silently
+  recompute it: a damaged checkpoint means a disk problem the user should see);
+  delete that file to recompute its tile.
+
+When every tile is done the map file is written (atomically) and the checkpoint
+directory is removed.
+"""
+
+import functools
+import hashlib
+import io
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+import warnings
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from .exceptions import CheckpointError, CnnextWarning, PhotometryError
+from .healpix import check_order
+from .mapfile import ProfileMap
+from .region import region_to_cells
+
+__all__ = ["build_map", "checkpoint_path", "default_tile_order", "tile_cells"]
+
+log = logging.getLogger(__name__)
+
+_CHECKPOINT_FORMAT = "cnnext-build-checkpoint-1"
+_ARRAYS = ("cells", "av", "sigma", "n_stars", "flags", "dmin", "dmax")
+
+#: Errors after which a tile is tried again (network and I/O trouble). Anything
+#: else is a bug or bad input and stops the build at once.
+_RETRYABLE = (PhotometryError, OSError, TimeoutError)
+
+
+def default_tile_order(order):
+    """
+    Return the default tile order for cells at ``order``: ``order - 3``.
+
+    A tile then holds up to 64 cells (about 13 deg² at order 7): few enough
+    that a killed build loses little work, many enough that one request per tile
+    keeps the number of photometry requests and checkpoint files small.
+    """
+    return max(check_order(order) - 3, 0)
+
+
+def checkpoint_path(output):
+    """Return the checkpoint directory of a build writing ``output``: ``<output>.partial``."""
+    output = Path(os.fspath(output))
+    return output.with_name(output.name + ".partial")
+
+
+def tile_cells(cells, order, tile_order):
+    """
+    Group cells into tiles.
+
+    Parameters
+    ----------
+    cells : array of int
+        Sorted nested cells at ``order``.
+    order, tile_order : int
+        HEALPix orders of the cells and of the tiles (``tile_order <= order``).
+
+    Returns
+    -------
+    tiles : `numpy.ndarray`
+        Sorted tile numbers (nested cells at ``tile_order``).
+    groups : list of `numpy.ndarray`
+        The cells of each tile.
+
+    Examples
+    --------
+    >>> from cnnext.build import tile_cells
+    >>> tiles, groups = tile_cells([0, 1, 5, 17, 18], order=7, tile_order=6)
+    >>> tiles.tolist(), [g.tolist() for g in groups]
+    ([0, 1, 4], [[0, 1], [5], [17, 18]])
+    """
+    order = check_order(order)
+    tile_order = check_order(tile_order, "tile_order")
+    if tile_order > order:
+        raise ValueError(f"tile_order ({tile_order}) must not exceed the cell order ({order})")
+    cells = np.unique(np.asarray(cells, dtype=np.int64))
+    parents = cells >> (2 * (order - tile_order))
+    tiles, starts = np.unique(parents, return_index=True)
+    return tiles, np.split(cells, starts[1:])
+
+
+# --------------------------------------------------------------------------- checkpoint
+
+def _sha256_cells(cells):
+    return hashlib.sha256(np.ascontiguousarray(cells, dtype="<i8").tobytes()).hexdigest()
+
+
+def _atomic_write_bytes(path, data):
+    """Write ``data`` to ``path`` so that ``path`` is either absent or complete."""
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            # the rename below must not reach the disk before the data
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+class _Checkpoint:
+    """The ``<output>.partial`` directory of one build."""
+
+    def __init__(self, path, manifest):
+        self.path = Path(path)
+        self.manifest = manifest
+        self.order = manifest["order"]
+
+    @property
+    def manifest_file(self):
+        return self.path / "manifest.json"
+
+    def tile_file(self, tile):
+        return self.path / f"tile-{self.order}-{int(tile)}.npz"
+
+    def open(self, *, resume):
+        """Create the directory, or check that an existing one belongs to this build."""
+        if self.path.exists() and not resume:
+            log.info("discarding checkpoint %s (resume=False)", self.path)
+            shutil.rmtree(self.path)
+        if self.path.exists():
+            self._check_manifest()
+        else:
+            self.path.mkdir(parents=True)
+            _atomic_write_bytes(self.manifest_file,
+                                json.dumps(self.manifest, indent=1, sort_keys=True).encode())
+        # leftovers of a write that was killed before its rename
+        for stale in self.path.glob("*.tmp"):
+            stale.unlink(missing_ok=True)
+
+    def _check_manifest(self):
+        where = str(self.manifest_file)
+        if not self.path.is_dir():
+            raise CheckpointError(f"checkpoint path {str(self.path)!r} exists but is not a "
+                                  f"directory; remove it")
+        try:
+            old = json.loads(self.manifest_file.read_text())
+            if not isinstance(old, dict) or old.get("format") != _CHECKPOINT_FORMAT:
+                raise ValueError(f"format {old.get('format') if isinstance(old, dict) else old!r}")
+        except FileNotFoundError:
+            raise CheckpointError(f"checkpoint manifest {where!r} is missing; delete the "
+                                  f"directory {str(self.path)!r} to start the build over, or "
+                                  f"pass resume=False") from None
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise CheckpointError(f"checkpoint manifest {where!r} is corrupted ({exc}); "
+                                  f"delete the directory {str(self.path)!r} to start the "
+                                  f"build over, or pass resume=False") from None
+        labels = {"model_sha256": "model", "order": "HEALPix order",
+                  "tile_order": "tile order", "cells_sha256": "region (cells)",
+                  "n_cells": "region (number of cells)"}
+        diffs = [f"{label}: checkpoint {old.get(key)!r}, now {self.manifest[key]!r}"
+                 for key, label in labels.items() if old.get(key) != self.manifest[key]]
+        if diffs:
+            raise CheckpointError(
+                f"checkpoint {str(self.path)!r} belongs to another build ("
+                + "; ".join(diffs) + "); pass resume=False to discard it, or rerun with the "
+                "same model, region and tile order")
+        before, now = old.get("source"), self.manifest.get("source")
+        if before != now and str(before).split(":")[0] == str(now).split(":")[0]:
+            # the same kind of service (another mirror or port): the same catalogue
+            log.info("checkpoint %s was started with %s; continuing with %s", self.path,
+                     before, now)
+        elif before != now:
+            warnings.warn(f"checkpoint {str(self.path)!r} was started with photometry source "
+                          f"{old.get('source')!r}; continuing with {self.manifest.get('source')!r}",
+                          CnnextWarning)
+
+    def finished_tiles(self):
+        prefix = f"tile-{self.order}-"
+        tiles = []
+        for p in self.path.glob(prefix + "*.npz"):
+            try:
+                tiles.append(int(p.name[len(prefix):-4]))
+            except ValueError:
+                continue
+        return sorted(tiles)
+
+    def save(self, tile, pm):
+        buf = io.BytesIO()
+        np.savez(buf, meta=np.array(json.dumps(pm.meta, sort_keys=True, default=str)),
+                 **{name: getattr(pm, name) for name in _ARRAYS})
+        _atomic_write_bytes(self.tile_file(tile), buf.getvalue())
+
+    def load(self, tile, expected_cells, distances):
+        path = self.tile_file(tile)
+        try:
+            # from memory: a failed parse must not leave an open file behind
+            with np.load(io.BytesIO(path.read_bytes()), allow_pickle=False) as data:
+                arrays = {name: data[name] for name in _ARRAYS}
+                meta = json.loads(str(data["meta"]))
+            if not np.array_equal(arrays["cells"], expected_cells):
+                raise ValueError(f"it holds cells {arrays['cells'][:4].tolist()}..., not the "
+                                 f"{len(expected_cells)} cells of tile {tile}")
+            pm = ProfileMap(order=self.order, distances=distances, meta=meta, **arrays)
+        except Exception as exc:  # zipfile, numpy and json raise many types here
+            raise CheckpointError(
+                f"checkpoint file {str(path)!r} is corrupted ({type(exc).__name__}: {exc}); "
+                f"delete it to recompute its tile, or delete {str(self.path)!r} to start "
+                f"the build over") from None
+        return pm
+
+    def remove(self):
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------- tiles
+
+def _with_retries(func, *, retries, backoff, what):
+    """Call ``func()``; on network or I/O errors try again, then raise `PhotometryError`."""
+    last = None
+    for attempt in range(retries + 1):
+        if attempt:
+            time.sleep(backoff * 2 ** (attempt - 1))
+        try:
+            return func()
+        except _RETRYABLE as exc:
+            last = exc
+            log.info("%s: attempt %d/%d failed: %s", what, attempt + 1, retries + 1, exc)
+    raise PhotometryError(f"{what}: failed after {retries + 1} attempt(s): {last}") from last
+
+
+def _compute_tile(tile, cells, source, model, *, batch_size, retries, backoff, tile_order):
+    """Photometry and profiles of one tile, retried on network and I/O errors."""
+    from .sightlines import predict_cells
+
+    def run():
+        stars = source.query_cells(cells, model.order)
+        return predict_cells(stars, cells, model, source_key=getattr(source, "key", None),
+                             batch_size=batch_size)
+
+    return _with_retries(run, retries=retries, backoff=backoff,
+                         what=f"tile {tile} (order {tile_order}, {len(cells)} cells)")
+
+
+@functools.lru_cache(maxsize=4)
+def _worker_model(path, sha256, providers):
+    """The model of a Dask worker: loaded once per worker process, then reused."""
+    from .model import CNNModel
+
+    return CNNModel(path, providers=providers, sha256=sha256)
+
+
+def _dask_tile(tile, cells, source, model_path, model_sha256, providers, opts):
+    # ``opts`` travels as one dict: ``client.submit`` would take ``retries`` for itself
+    model = _worker_model(model_path, model_sha256, providers)
+    return _compute_tile(tile, cells, source, model, **opts)
+
+
+def _run_local(pending, source, model, opts, on_done, on_fail):
+    for tile, cells in pending:
+        try:
+            pm = _compute_tile(tile, cells, source, model, **opts)
+        except PhotometryError as exc:
+            on_fail(tile, exc)
+            continue
+        on_done(tile, pm)
+
+
+def _run_dask(client, pending, source, model, providers, opts, on_done, on_fail):
+    try:
+        from distributed import as_completed
+    except ImportError:
+        raise ImportError('build_map(client=...) needs dask.distributed: '
+                          'pip install "cnnext[scale]"') from None
+    try:
+        # one copy of the source per worker, not one per task
+        remote_source = client.scatter(source, broadcast=True, hash=False)
+    except Exception as exc:
+        raise TypeError(f"the photometry source {type(source).__name__} cannot be sent to "
+                        f"Dask workers ({type(exc).__name__}: {exc}); use a source that "
+                        f"pickles, such as HatsSource or LocalCatalogSource") from None
+    model_path = str(Path(model.path).resolve())
+    futures = {}
+    for tile, cells in pending:
+        future = client.submit(_dask_tile, tile, cells, remote_source, model_path,
+                               model.sha256, providers, opts, pure=False,
+                               key=f"cnnext-tile-{tile}-{model.sha256[:8]}-"
+                                   f"{os.urandom(4).hex()}")
+        futures[future] = tile
+    try:
+        for future in as_completed(futures):
+            tile = futures[future]
+            try:
+                pm = future.result()
+            except PhotometryError as exc:
+                on_fail(tile, exc)
+                continue
+            except Exception as exc:
+                # a worker that died (KilledWorker) or lost its connection: the tile
+                # failed, the others go on
+                if type(exc).__module__.split(".")[0] in ("distributed", "dask") or \
+                        isinstance(exc, _RETRYABLE):
+                    on_fail(tile, exc)
+                    continue
+                raise
+            finally:
+                future.release()
+            on_done(tile, pm)
+    finally:
+        for future in futures:
+            if not future.done():
+                future.cancel()
+
+
+# --------------------------------------------------------------------------- build_map
+
+def _load_model(model, providers):
+    from .model import CNNModel
+
+    if isinstance(model, CNNModel):
+        return model
+    return CNNModel(model, providers=providers)
+
+
+def _describe_region(region):
+    if isinstance(region, (str, os.PathLike)):
+        return os.fspath(region)
+    try:
+        from regions import Region, Regions
+
+        if isinstance(region, Region):
+            region = Regions([region])
+        if isinstance(region, (list, tuple)) and region and all(
+                isinstance(r, Region) for r in region):
+            region = Regions(list(region))
+        if isinstance(region, Regions):
+            return region.serialize(format="ds9")
+    except Exception:  # a region that DS9 cannot express is still a valid region
+        pass
+    return type(region).__name__
+
+
+def build_map(region, *, source, model=None, order=None, output, client=None,
+              progress_bar=True, tile_order=None, batch_size=None, overwrite=False,
+              resume=True, tile_retries=2, providers="auto"):
+    """
+    Build an extinction map over a sky region and write it to a map file.
+
+    The region's cells are grouped into tiles (the cells inside one HEALPix cell
+    at ``tile_order``); each tile is one photometry request
+    (``source.query_cells``) followed by batched inference
+    (`~cnnext.sightlines.predict_cells`). Finished tiles are checkpointed at once
+    in ``<output>.partial/`` (see `cnnext.build`), so that rerunning the same call
+    after a crash, a kill or failed tiles resumes where the build stopped.
+
+    Parameters
+    ----------
+    region : region, str, `mocpy.MOC` or array of int
+        A :mod:`regions` sky region (any frame), a DS9 region string or file, a
+        MOC, or nested Galactic HEALPix cells at the model's order; see
+        `~cnnext.region.region_to_cells` (a cell belongs to a region when its
+        centre does).
+    source : `~cnnext.photometry.base.PhotometrySource`
+        Where the 2MASS stars come from (`~cnnext.photometry.VizierSource`,
+        `~cnnext.photometry.IrsaSource`, `~cnnext.photometry.TableSource`,
+        `~cnnext.photometry.hats.HatsSource`, `~cnnext.fetch.LocalCatalogSource`,
+        a mock sky, …).
+    model : `~cnnext.model.CNNModel` or path-like, optional
+        The network; default the shipped model.
+    order : int, optional
+        HEALPix order of the cells; must equal the model's order (a model
+        predicts sightlines of the size it was trained on). Default: the model's.
+    output : str or path-like
+        The map file to write (FITS, see `~cnnext.mapfile`).
+    client : `distributed.Client`, optional
+        Run the tiles as Dask tasks on this client's cluster. Each worker loads the
+        model once (from ``model.path``, which workers must be able to read; its
+        SHA-256 is checked) and receives one copy of ``source``; results are
+        gathered as they complete and checkpointed by this process.
+    progress_bar : bool
+        Show a tqdm progress bar counting cells.
+    tile_order : int, optional
+        HEALPix order of the tiles; default `default_tile_order` (order - 3,
+        up to 64 cells per tile).
+    batch_size : int, optional
+        CMDs per inference batch (default ``cnnext.conf.batch_size``).
+    overwrite : bool
+        Replace ``output`` if it exists (otherwise `FileExistsError` before any
+        work is done).
+    resume : bool
+        Continue from an existing checkpoint of the same build (default). With
+        `False` an existing checkpoint is discarded and the build starts over.
+    tile_retries : int
+        Extra attempts for a tile whose photometry fails (after the source's own
+        retries), with the back-off ``cnnext.conf.retry_backoff`` doubling.
+    providers : str or list
+        onnxruntime execution providers when ``model`` is a path (see
+        `~cnnext.model.CNNModel`), also used by Dask workers.
+
+    Returns
+    -------
+    `~cnnext.mapfile.ProfileMap`
+        The map, as written to ``output``. Its ``meta`` holds the provenance of
+        `~cnnext.sightlines.profile_meta` plus ``region`` and ``build``.
+
+    Raises
+    ------
+    FileExistsError
+        ``output`` exists and ``overwrite`` is False.
+    ValueError
+        The region holds no cell, or ``order`` differs from the model's.
+    `~cnnext.exceptions.CheckpointError`
+        The checkpoint belongs to another build (other model, region, order or
+        tile order) or one of its files is damaged; the message names the file.
+    `~cnnext.exceptions.PhotometryError`
+        Some tiles still failed after all retries. All the other tiles are
+        finished and checkpointed; the message lists the failed tiles and
+        rerunning the same call computes only those. The exception's
+        ``failed_tiles`` attribute is the list of tile numbers.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from cnnext import build_map
+    >>> from cnnext.photometry import TableSource
+    >>> from cnnext.testing.models import write_tiny_model
+    >>> from cnnext.testing.servers import random_stars
+    >>> tmp = pathlib.Path(tempfile.mkdtemp())
+    >>> model = write_tiny_model(tmp / "tiny.onnx")
+    >>> source = TableSource(random_stars(3000, l=(279.5, 280.5), b=(-0.5, 0.5)))
+    >>> m = build_map("galactic; circle(280, 0, 0.4)", source=source, model=model,
+    ...               output=tmp / "map.fits", progress_bar=False)
+    >>> len(m), m.order, (tmp / "map.fits").exists(), (tmp / "map.fits.partial").exists()
+    (3, 7, True, False)
+    """
+    from .config import conf
+
+    output = Path(os.fspath(output))
+    if output.exists() and not overwrite:
+        raise FileExistsError(f"map file {str(output)!r} exists; pass overwrite=True to "
+                              f"replace it")
+    if not output.parent.is_dir():
+        raise FileNotFoundError(f"directory {str(output.parent)!r} of the map file does not "
+                                f"exist")
+    model = _load_model(model, providers)
+    if order is not None and check_order(order) != model.order:
+        raise ValueError(f"order={order} differs from the model's HEALPix order "
+                         f"{model.order}: a model predicts sightlines of the cell size it "
+                         f"was trained on")
+    order = model.order
+    tile_order = default_tile_order(order) if tile_order is None else check_order(
+        tile_order, "tile_order")
+    tile_retries = int(tile_retries)
+    if tile_retries < 0:
+        raise ValueError(f"tile_retries must be >= 0, got {tile_retries}")
+    cells = region_to_cells(region, order)
+    if cells.size == 0:
+        raise ValueError(f"region {_describe_region(region)[:200]!r} contains no HEALPix "
+                         f"cell centre at order {order}")
+    tiles, groups = tile_cells(cells, order, tile_order)
+    tile_of = dict(zip(tiles.tolist(), groups))
+
+    source_key = getattr(source, "key", None)
+    checkpoint = _Checkpoint(checkpoint_path(output), {
+        "format": _CHECKPOINT_FORMAT, "model_sha256": model.sha256, "order": order,
+        "tile_order": tile_order, "n_cells": int(cells.size),
+        "cells_sha256": _sha256_cells(cells), "source": source_key})
+    checkpoint.open(resume=resume)
+    done = {}
+    for tile in checkpoint.finished_tiles():
+        if tile not in tile_of:
+            raise CheckpointError(f"checkpoint file {str(checkpoint.tile_file(tile))!r} is "
+                                  f"for tile {tile}, which is not in this region; delete it")
+        done[tile] = checkpoint.load(tile, tile_of[tile], model.distances)
+    pending = [(t, g) for t, g in zip(tiles.tolist(), groups) if t not in done]
+    log.info("build_map: %d cells in %d tiles (order %d / tile order %d), %d tiles already "
+             "done", cells.size, len(tiles), order, tile_order, len(done))
+
+    failed = {}
+    bar = None
+    if progress_bar:
+        from tqdm.auto import tqdm
+        bar = tqdm(total=int(cells.size), initial=int(sum(len(p) for p in done.values())),
+                   unit="cell", desc="build_map")
+
+    def on_done(tile, pm):
+        checkpoint.save(tile, pm)
+        done[tile] = pm
+        if bar is not None:
+            bar.update(len(pm))
+
+    def on_fail(tile, exc):
+        log.warning("tile %d failed: %s", tile, exc)
+        failed[tile] = exc
+
+    opts = dict(batch_size=batch_size, retries=tile_retries,
+                backoff=float(conf.retry_backoff), tile_order=tile_order)
+    try:
+        if client is None:
+            _run_local(pending, source, model, opts, on_done, on_fail)
+        else:
+            _run_dask(client, pending, source, model, providers, opts, on_done, on_fail)
+    finally:
+        if bar is not None:
+            bar.close()
+
+    if failed:
+        listed = "; ".join(f"tile {t}: {failed[t]}" for t in sorted(failed)[:10])
+        more = f" (and {len(failed) - 10} more)" if len(failed) > 10 else ""
+        error = PhotometryError(
+            f"{len(failed)} of {len(tiles)} tiles failed (order {tile_order}): {listed}{more}. "
+            f"The {len(done)} finished tiles are saved in {str(checkpoint.path)!r}: rerun the "
+            f"same build to compute only the failed tiles")
+        error.failed_tiles = sorted(failed)
+        raise error
+
+    parts = [done[t] for t in tiles.tolist()]
+    result = parts[0].merge(*parts[1:]) if len(parts) > 1 else parts[0]
+    meta = dict(parts[0].meta)
+    meta["region"] = _describe_region(region)[:20000]
+    meta["build"] = {"n_cells": int(cells.size), "tile_order": tile_order,
+                     "n_tiles": int(len(tiles)),
+                     "date": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S"),
+                     "dask": client is not None}
+    result.meta = meta
+    result.write(output, overwrite=overwrite)
+    checkpoint.remove()
+    log.info("build_map: wrote %s (%d cells)", output, len(result))
+    return result

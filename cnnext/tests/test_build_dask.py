@@ -1,0 +1,137 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
+"""build_map on a Dask cluster (LocalCluster): same map as a local build."""
+
+import numpy as np
+import pytest
+
+from cnnext import build_map, conf
+from cnnext.build import _worker_model, tile_cells
+from cnnext.exceptions import PhotometryError
+from cnnext.fetch import fetch_region
+from cnnext.model import CNNModel
+from cnnext.photometry import TableSource
+from cnnext.photometry.base import PhotometrySource
+from cnnext.testing.models import write_tiny_model
+from cnnext.testing.servers import random_stars
+
+distributed = pytest.importorskip("distributed")
+
+REGION = "galactic; box(280, 0, 3, 1.6, 0)"
+TILE_ORDER = 6
+
+
+@pytest.fixture(scope="module")
+def client():
+    from distributed import Client, LocalCluster
+    from distributed.comm import inproc
+
+    # The in-process transport names itself after the IP address that routes to
+    # 8.8.8.8 (a UDP connect, which pytest-remotedata forbids); on one machine
+    # that address is irrelevant, so give it the loopback one.
+    if getattr(inproc.global_manager, "_ip", "") is None:
+        inproc.global_manager._ip = "127.0.0.1"
+    # two workers in this process: real scheduling and serialisation of tasks
+    # and results, without the start-up cost of worker processes
+    # (the diagnostics servers listen on 127.0.0.1 only: tests stay off the network)
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                      dashboard_address="127.0.0.1:0",
+                      worker_dashboard_address="127.0.0.1:0") as cluster, \
+            Client(cluster) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("dask")
+    model = CNNModel(write_tiny_model(tmp / "tiny.onnx"), providers="cpu")
+    source = TableSource(random_stars(12000, l=(278.0, 282.0), b=(-1.2, 1.2), seed=3),
+                         key="table:dask")
+    local = build_map(REGION, source=source, model=model, output=tmp / "local.fits",
+                      tile_order=TILE_ORDER, progress_bar=False)
+    return model, source, local
+
+
+class Flaky(PhotometrySource):
+    key = "table:dask"
+
+    def __init__(self, inner, fail_cells):
+        self.inner, self.fail_cells = inner, np.asarray(fail_cells, np.int64)
+
+    def query_cells(self, cells, order, *, progress_bar=False):
+        if np.intersect1d(cells, self.fail_cells).size:
+            raise PhotometryError("server down")
+        return self.inner.query_cells(cells, order)
+
+
+def _assert_same(a, b):
+    for name in ("cells", "n_stars", "flags", "av", "sigma", "dmin", "dmax"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
+
+
+def test_dask_build_equals_local_build(tmp_path, client, setup):
+    model, source, local = setup
+    _worker_model.cache_clear()
+    m = build_map(REGION, source=source, model=model, output=tmp_path / "dask.fits",
+                  client=client, tile_order=TILE_ORDER, progress_bar=False, providers="cpu")
+    _assert_same(m, local)
+    assert m.meta["build"]["dask"] is True
+    n_tiles = len(tile_cells(local.cells, 7, TILE_ORDER)[0])
+    # the model is loaded once per worker process (one process here), not per task
+    info = _worker_model.cache_info()
+    assert info.misses == 1 and info.hits == n_tiles - 1
+
+
+def test_dask_failed_tiles_then_resume(tmp_path, client, setup):
+    model, source, local = setup
+    out = tmp_path / "m.fits"
+    bad = local.cells[:1]
+    with conf.set_temp("retry_backoff", 0.001):
+        with pytest.raises(PhotometryError, match="1 of .* tiles failed") as info:
+            build_map(REGION, source=Flaky(source, bad), model=model, output=out,
+                      client=client, tile_order=TILE_ORDER, progress_bar=False,
+                      tile_retries=0, providers="cpu")
+    assert info.value.failed_tiles == [int(bad[0]) >> 2]
+    m = build_map(REGION, source=source, model=model, output=out, client=client,
+                  tile_order=TILE_ORDER, progress_bar=False, providers="cpu")
+    _assert_same(m, local)
+
+
+@pytest.fixture(scope="module")
+def process_client():
+    """Two worker processes: sources and results really cross process boundaries."""
+    from distributed import Client, LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                      host="127.0.0.1", dashboard_address="127.0.0.1:0",
+                      worker_dashboard_address="127.0.0.1:0") as cluster, \
+            Client(cluster) as client:
+        yield client
+
+
+@pytest.mark.slow
+def test_worker_processes_with_local_catalogue(tmp_path, process_client, setup):
+    model, source, local = setup
+    cat = fetch_region(REGION, source=source, output=tmp_path / "cat", tile_order=TILE_ORDER,
+                       progress_bar=False)
+    offline_local = build_map(REGION, source=cat, model=model, output=tmp_path / "l.fits",
+                              tile_order=TILE_ORDER, progress_bar=False)
+    m = build_map(REGION, source=cat, model=model, output=tmp_path / "p.fits",
+                  client=process_client, tile_order=TILE_ORDER, progress_bar=False,
+                  providers="cpu")
+    loaded = process_client.run(lambda: _worker_model.cache_info().currsize)
+    _assert_same(m, offline_local)
+    np.testing.assert_array_equal(m.n_stars, local.n_stars)
+    # each worker process loaded the model at most once
+    assert 1 <= sum(loaded.values()) <= 2 and all(v <= 1 for v in loaded.values())
+
+
+@pytest.mark.slow
+def test_unpicklable_source_is_a_clear_error(tmp_path, process_client, setup):
+    import threading
+
+    model, source, _ = setup
+    bad = TableSource(source.stars)
+    bad.lock = threading.Lock()
+    with pytest.raises(TypeError, match="cannot be sent to Dask workers"):
+        build_map(REGION, source=bad, model=model, output=tmp_path / "m.fits",
+                  client=process_client, tile_order=TILE_ORDER, progress_bar=False)

@@ -1,0 +1,217 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
+"""Tests of the shared stars -> profiles pipeline (cnnext.sightlines)."""
+
+import numpy as np
+import pytest
+from astropy.table import Table
+
+from cnnext import __version__
+from cnnext.cmd import CMDChannel, CMDSpec, build_cmds
+from cnnext.healpix import cell_centres, lonlat_to_cells
+from cnnext.mapfile import FLAG_FEW_STARS, FLAG_OUTSIDE_MODEL
+from cnnext.model import CNNModel
+from cnnext.photometry.table import TableSource
+from cnnext.sightlines import (DEFAULT_KS_FAINT, RED_CLUMP_MKS, compute_cells,
+                               faint_ks_limit, in_region, predict_cells, reliable_range,
+                               training_region)
+from cnnext.testing.models import tiny_model_reference, write_tiny_model
+
+ORDER = 7
+
+
+def make_stars(n=3000, *, l=(279.5, 280.5), b=(-0.5, 0.5), seed=0):
+    """Stars with 2MASS-like magnitudes inside the default CMD ranges."""
+    rng = np.random.default_rng(seed)
+    J = rng.uniform(9.0, 15.5, n)
+    t = Table({"l": rng.uniform(*l, n), "b": rng.uniform(*b, n), "J": J,
+               "H": J - rng.uniform(0.3, 1.2, n), "Ks": J - rng.uniform(0.5, 2.0, n),
+               "e_J": np.full(n, 0.03), "e_H": np.full(n, 0.03), "e_Ks": np.full(n, 0.03),
+               "ph_qual": np.full(n, "AAA"), "cc_flg": np.full(n, "000")})
+    t["cell"] = lonlat_to_cells(t["l"], t["b"], ORDER)
+    return t
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    path = write_tiny_model(tmp_path_factory.mktemp("model") / "tiny.onnx", min_stars=5)
+    return CNNModel(path, providers="cpu")
+
+
+def test_predict_cells_matches_reference(model):
+    stars = make_stars()
+    cells = np.unique(stars["cell"])
+    pm = predict_cells(stars, cells, model)
+    rows = np.searchsorted(cells, stars["cell"])
+    cmds, n_stars = build_cmds(stars, rows, cells.size, model.spec)
+    ref_av, ref_sigma = tiny_model_reference(cmds)
+    np.testing.assert_array_equal(pm.cells, cells)
+    np.testing.assert_array_equal(pm.n_stars, n_stars)
+    assert np.all(n_stars >= 5)
+    np.testing.assert_allclose(pm.av, ref_av, rtol=2e-5, atol=1e-6)
+    np.testing.assert_allclose(pm.sigma, ref_sigma, rtol=2e-5, atol=1e-6)
+    assert np.all(pm.flags == 0)
+    assert pm.order == ORDER
+    np.testing.assert_array_equal(pm.distances, model.distances)
+
+
+def test_batching_does_not_change_results(model):
+    stars = make_stars(seed=3)
+    cells = np.unique(stars["cell"])
+    one = predict_cells(stars, cells, model, batch_size=1)
+    many = predict_cells(stars, cells, model, batch_size=1000)
+    three = predict_cells(stars, cells, model, batch_size=3)
+    np.testing.assert_array_equal(one.av, many.av)
+    np.testing.assert_array_equal(three.av, many.av)
+    np.testing.assert_array_equal(one.n_stars, many.n_stars)
+
+
+def test_star_order_and_extra_cells(model):
+    stars = make_stars(seed=4)
+    cells = np.unique(stars["cell"])
+    shuffled = stars[np.random.default_rng(0).permutation(len(stars))]
+    a = predict_cells(stars, cells, model)
+    b = predict_cells(shuffled, cells[::-1].tolist() + [int(cells[0])], model)
+    np.testing.assert_array_equal(a.av, b.av)
+    # only some cells asked for: the other stars are ignored
+    sub = predict_cells(stars, cells[:2], model)
+    assert sub.cells.tolist() == cells[:2].tolist()
+    np.testing.assert_array_equal(sub.av, a.av[:2])
+
+
+def test_few_stars_and_empty_cells(model):
+    stars = make_stars(seed=5)
+    cells = np.unique(stars["cell"])
+    # keep only 3 stars of the first cell, none at all in an extra far-away cell
+    first = np.flatnonzero(stars["cell"] == cells[0])
+    drop = np.ones(len(stars), bool)
+    drop[first[3:]] = False
+    stars = stars[drop]
+    far = int(lonlat_to_cells(10.0, 40.0, ORDER))
+    pm = predict_cells(stars, np.append(cells, far), model)
+    row_first, row_far = pm.lookup([cells[0], far])
+    assert pm.n_stars[row_first] == 3 and pm.n_stars[row_far] == 0
+    for row in (row_first, row_far):
+        assert pm.flags[row] == FLAG_FEW_STARS
+        assert np.all(np.isnan(pm.av[row])) and np.all(np.isnan(pm.sigma[row]))
+        assert np.isnan(pm.dmin[row]) and np.isnan(pm.dmax[row])
+    good = pm.flags == 0
+    assert good.sum() == cells.size - 1
+    assert np.all(np.isfinite(pm.av[good]))
+
+
+def test_no_stars_at_all(model):
+    stars = make_stars(0)
+    pm = predict_cells(stars, [5, 6], model)
+    assert pm.flags.tolist() == [FLAG_FEW_STARS] * 2
+    assert predict_cells(stars, [], model).cells.size == 0
+
+
+def test_missing_cell_column(model):
+    stars = make_stars(10)
+    del stars["cell"]
+    with pytest.raises(KeyError, match="'cell'"):
+        predict_cells(stars, [1], model)
+
+
+def test_meta(model):
+    stars = make_stars(200)
+    pm = predict_cells(stars, np.unique(stars["cell"]), model, source_key="table:x")
+    assert pm.meta["model_sha256"] == model.sha256
+    assert pm.meta["extinction_law"] == model.law.to_dict()
+    assert CMDSpec.from_dict(pm.meta["cmd_spec"]) == model.spec
+    assert pm.meta["source"] == "table:x"
+    assert pm.meta["min_stars"] == 5
+    assert pm.meta["cnnext_version"] == __version__
+
+
+@pytest.mark.parametrize("training, expected", [
+    ({"region": {"bounds": {"l": [279.0, 280.0], "b": [-5.0, 5.0]}}}, "split"),
+    ({"region": {"l": [279.0, 280.0], "b": [-5.0, 5.0]}}, "split"),
+    ({"region": {"l": [250.0, 300.0], "b": [-5.0, 5.0]}}, "none"),
+    ({"region": {"l": [300.0, 250.0], "b": [-5.0, 5.0]}}, "all"),  # wraps through 0
+    ({"region": "some text", "region_bounds": {"l": [279.0, 280.0], "b": [-5.0, 5.0]}},
+     "split"),  # the layout cnnext.training writes
+    ({"config": {"region": {"bounds": {"l": [279.0, 280.0], "b": [-5.0, 5.0]}}}}, "split"),
+    ({"region": {"sightlines": [[280.0, 0.0]]}}, "none"),  # no bounds: nothing flagged
+    ({"region": "Carina"}, "none"),
+    ({}, "none"),
+])
+def test_outside_training_region(tmp_path, training, expected):
+    path = write_tiny_model(tmp_path / "m.onnx", metadata_overrides={"training": training})
+    model = CNNModel(path, providers="cpu")
+    stars = make_stars(seed=6)
+    cells = np.unique(stars["cell"])
+    pm = predict_cells(stars, cells, model)
+    outside = (pm.flags & FLAG_OUTSIDE_MODEL) != 0
+    l, _ = cell_centres(cells, ORDER)
+    if expected == "split":
+        np.testing.assert_array_equal(outside, l > 280.0)
+        assert 0 < outside.sum() < cells.size
+    else:
+        assert np.all(outside) if expected == "all" else not np.any(outside)
+    # the prediction is kept for flagged cells
+    assert np.all(np.isfinite(pm.av))
+
+
+def test_training_region_parsing(tmp_path):
+    path = write_tiny_model(tmp_path / "m.onnx", metadata_overrides={
+        "training": {"region": {"bounds": {"l": [-10, 10], "b": [-2, 2]}}}})
+    region = training_region(CNNModel(path, providers="cpu"))
+    assert region == {"l": (350.0, 10.0), "b": (-2.0, 2.0)}
+    assert in_region([355.0, 5.0, 20.0, 0.0], [0.0, 0.0, 0.0, 3.0], region).tolist() == \
+        [True, True, False, False]
+    assert in_region([1.0, 200.0], [0.0, 0.0], {"l": (0.0, 360.0), "b": (-1, 1)}).all()
+
+
+def test_reliable_range_numbers():
+    d = np.array([0.5, 1.0, 2.0, 4.0, 8.0])
+    # red clump Ks at d without extinction: -1.6 + 5 log10(100 d)
+    ks0 = RED_CLUMP_MKS + 5 * np.log10(d * 100)
+    av = np.array([[0.0, 0.0, 0.0, 0.0, 0.0],
+                   [0.0, 1.0, 2.0, 40.0, 41.0],
+                   [np.nan] * 5])
+    dmin, dmax = reliable_range(av, d, a_ks_per_av=0.1, ks_faint=15.0)
+    assert dmin[0] == 0.5 and dmax[0] == 8.0  # 12.9 mag at 8 kpc: visible
+    assert (ks0 + 0.1 * av[1])[3] > 15.0 > (ks0 + 0.1 * av[1])[2]
+    assert dmin[1] == 0.5 and dmax[1] == 2.0
+    assert np.isnan(dmin[2]) and np.isnan(dmax[2])
+    # hidden already at the first node: dmax is the first node
+    _, dmax = reliable_range(np.array([[80.0] * 5]), d, a_ks_per_av=0.1, ks_faint=15.0)
+    assert dmax[0] == 0.5
+
+
+def test_predicted_dmax_consistent(model):
+    stars = make_stars()
+    pm = predict_cells(stars, np.unique(stars["cell"]), model)
+    dmin, dmax = reliable_range(pm.av, pm.distances, a_ks_per_av=model.law.ratio("Ks"),
+                                ks_faint=faint_ks_limit(model))
+    np.testing.assert_allclose(pm.dmax, dmax, rtol=1e-6)
+    np.testing.assert_allclose(pm.dmin, model.distances[0], rtol=1e-6)
+    assert np.all(pm.dmax >= pm.dmin)
+
+
+@pytest.mark.parametrize("limits, expected", [
+    ({}, DEFAULT_KS_FAINT),
+    ({"Ks": 14.5}, 14.5),
+    ({"Ks": {"m50": 14.9, "width": 0.2}}, 14.9),
+    ({"faint": {"J": 16.0, "Ks": 14.7}}, 14.7),
+    ({"Ks": 18.0}, 15.5),  # capped at the CMD's faint Ks edge
+])
+def test_faint_ks_limit(tmp_path, limits, expected):
+    spec = CMDSpec(channels=(CMDChannel("Ks", ("J", "Ks"), (5.0, 15.5), (-0.5, 6.5)),))
+    path = write_tiny_model(tmp_path / "m.onnx", spec=spec,
+                            metadata_overrides={"mag_limits": limits})
+    assert faint_ks_limit(CNNModel(path, providers="cpu")) == expected
+
+
+def test_compute_cells_with_table_source(model):
+    stars = make_stars(seed=8)
+    source = TableSource(stars[["l", "b", "J", "H", "Ks", "e_J", "e_H", "e_Ks", "ph_qual",
+                                "cc_flg"]], key="table:test")
+    cells = np.unique(stars["cell"])
+    pm = compute_cells(cells[::-1], source=source, model=model, batch_size=7)
+    ref = predict_cells(stars, cells, model)
+    np.testing.assert_array_equal(pm.cells, ref.cells)
+    np.testing.assert_array_equal(pm.av, ref.av)
+    np.testing.assert_array_equal(pm.n_stars, ref.n_stars)
+    assert pm.meta["source"] == "table:test"

@@ -1,0 +1,308 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
+"""
+Evaluation of a model on synthetic sightlines it was not trained on.
+
+`profile_metrics` scores predicted profiles against the truth (bias and RMS of
+the cumulative A_V per distance node, median relative error at chosen
+distances, coverage of the 1-sigma interval); `evaluate_model` generates the
+evaluation examples of a `~cnnext.training.presets.TrainingConfig` (held-out
+sightlines inside the training region and a few outside it), runs the ONNX model
+on them and writes ``metrics.json`` and figures.
+"""
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["profile_metrics", "evaluate_model", "plot_profiles", "plot_metrics",
+           "REPORT_DISTANCES", "REL_ERR_FLOOR"]
+
+log = logging.getLogger(__name__)
+
+#: Distances (kpc) at which median relative errors are reported.
+REPORT_DISTANCES = (1.0, 2.0, 4.0, 6.0, 8.0)
+#: Smallest true A_V (mag) used as the denominator of relative errors: nearby
+#: sightlines with almost no dust would otherwise dominate the statistic with
+#: errors of a few hundredths of a magnitude.
+REL_ERR_FLOOR = 0.1
+
+
+def _node(distances, d):
+    return int(np.argmin(np.abs(np.asarray(distances) - d)))
+
+
+def profile_metrics(truth, pred, sigma, distances, *, report_distances=REPORT_DISTANCES,
+                    floor=REL_ERR_FLOOR):
+    """
+    Score predicted cumulative A_V profiles against the truth.
+
+    Parameters
+    ----------
+    truth, pred, sigma : array-like
+        ``(n, n_dist)`` true and predicted cumulative A_V and predicted 1-sigma (mag).
+    distances : array-like
+        ``(n_dist,)`` distance nodes in kpc.
+    report_distances : sequence of float
+        Distances (kpc) at which the per-distance numbers are summarised (the
+        nearest node is used).
+    floor : float
+        Relative errors are ``|pred - truth| / max(truth, floor)``.
+
+    Returns
+    -------
+    metrics : dict
+        ``n``; per node ``bias`` and ``rms`` (mag) and ``coverage68`` (fraction of
+        truths within ``pred ± sigma``); ``coverage68_all`` over all nodes; and
+        ``at`` = ``{"<d>": {"median_rel_err", "bias", "rms", "coverage68",
+        "median_truth"}}`` for each report distance.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from cnnext.training.evaluate import profile_metrics
+    >>> d = np.arange(1, 101) * 0.1
+    >>> truth = np.tile(np.cumsum(np.full(100, 0.1)), (4, 1))
+    >>> m = profile_metrics(truth, 1.1 * truth, 0.2 * truth, d)
+    >>> round(m["at"]["4"]["median_rel_err"], 3), m["coverage68_all"]
+    (0.1, 1.0)
+    """
+    truth = np.asarray(truth, dtype=float)
+    pred = np.asarray(pred, dtype=float)
+    sigma = np.asarray(sigma, dtype=float)
+    distances = np.asarray(distances, dtype=float)
+    if not (truth.shape == pred.shape == sigma.shape) or truth.ndim != 2 or \
+            truth.shape[1] != len(distances):
+        raise ValueError(f"truth, pred and sigma must all be (n, {len(distances)}); got "
+                         f"{truth.shape}, {pred.shape}, {sigma.shape}")
+    err = pred - truth
+    inside = np.abs(err) <= sigma
+    rel = np.abs(err) / np.maximum(truth, floor)
+    out = {"n": int(len(truth)), "distances_kpc": distances.tolist(),
+           "bias": err.mean(axis=0).tolist() if len(truth) else [],
+           "rms": np.sqrt((err ** 2).mean(axis=0)).tolist() if len(truth) else [],
+           "coverage68": inside.mean(axis=0).tolist() if len(truth) else [],
+           "coverage68_all": float(inside.mean()) if len(truth) else float("nan"),
+           "rel_err_floor_mag": float(floor), "at": {}}
+    for d in report_distances:
+        if d > distances[-1] + 1e-9:
+            continue
+        k = _node(distances, d)
+        key = f"{d:g}"
+        if not len(truth):
+            out["at"][key] = {}
+            continue
+        out["at"][key] = {"median_rel_err": float(np.median(rel[:, k])),
+                          "bias": float(err[:, k].mean()),
+                          "rms": float(np.sqrt((err[:, k] ** 2).mean())),
+                          "coverage68": float(inside[:, k].mean()),
+                          "median_truth": float(np.median(truth[:, k]))}
+    return out
+
+
+def plot_profiles(distances, truth, pred, sigma, sightline, labels, path, *,
+                  per_panel=3, title=""):
+    """
+    Plot truth against prediction (with its 1-sigma band) for each sightline.
+
+    One panel per sightline, ``per_panel`` example profiles in each.
+
+    Parameters
+    ----------
+    distances : array-like
+        Distance nodes (kpc).
+    truth, pred, sigma : array-like
+        ``(n, n_dist)`` profiles (mag).
+    sightline : array of int
+        Sightline index of each example.
+    labels : list of str
+        Panel title of each sightline index.
+    path : path-like
+        Output PNG.
+    per_panel : int
+        Examples drawn per sightline (the first ones).
+    title : str
+        Figure title.
+    """
+    import matplotlib
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    ids = [i for i in range(len(labels)) if np.any(sightline == i)]
+    if not ids:
+        return None
+    ncol = min(3, len(ids))
+    nrow = int(np.ceil(len(ids) / ncol))
+    fig, axes = plt.subplots(nrow, ncol, figsize=(4.2 * ncol, 3.2 * nrow), squeeze=False,
+                             sharex=True)
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for ax, i in zip(axes.flat, ids):
+        rows = np.flatnonzero(sightline == i)[:per_panel]
+        for j, r in enumerate(rows):
+            c = colours[j % len(colours)]
+            ax.plot(distances, truth[r], color=c, lw=1.5, ls="--")
+            ax.plot(distances, pred[r], color=c, lw=1.2)
+            ax.fill_between(distances, pred[r] - sigma[r], pred[r] + sigma[r], color=c,
+                            alpha=0.2, lw=0)
+        ax.set_title(labels[i], fontsize=9)
+        ax.set_ylabel("cumulative $A_V$ (mag)")
+    for ax in axes[-1]:
+        ax.set_xlabel("distance (kpc)")
+    for ax in list(axes.flat)[len(ids):]:
+        ax.set_visible(False)
+    axes.flat[0].plot([], [], "k--", label="truth")
+    axes.flat[0].plot([], [], "k-", label="CNN ± 1σ")
+    axes.flat[0].legend(fontsize=8, loc="upper left")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)
+
+
+def plot_metrics(groups, path):
+    """
+    Plot bias, RMS and 68% coverage against distance for each evaluation group.
+
+    Parameters
+    ----------
+    groups : dict of str to dict
+        ``{name: profile_metrics(...)}``.
+    path : path-like
+        Output PNG.
+    """
+    import matplotlib
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    for name, m in groups.items():
+        if not m["n"]:
+            continue
+        d = m["distances_kpc"]
+        axes[0].plot(d, m["bias"], label=f"{name} (n={m['n']})")
+        axes[1].plot(d, m["rms"], label=name)
+        axes[2].plot(d, m["coverage68"], label=name)
+    axes[0].axhline(0, color="k", lw=0.5)
+    axes[2].axhspan(0.60, 0.76, color="0.85", label="goal 60-76%")
+    axes[2].axhline(0.6827, color="k", lw=0.5)
+    axes[2].set_ylim(0, 1)
+    for ax, lab in zip(axes, ("bias of cumulative $A_V$ (mag)",
+                              "RMS of cumulative $A_V$ (mag)", "1σ interval coverage")):
+        ax.set_xlabel("distance (kpc)")
+        ax.set_ylabel(lab)
+    axes[0].legend(fontsize=8)
+    axes[2].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)
+
+
+def _summary(groups):
+    summary = {"rel_err_floor_mag": REL_ERR_FLOOR}
+    for name, m in groups.items():
+        if not m["n"]:
+            continue
+        summary[name] = {
+            "n_examples": m["n"],
+            "n_sightlines": m.get("n_sightlines", 0),
+            "coverage68": round(m["coverage68_all"], 4),
+            "median_rel_err": {k: round(v["median_rel_err"], 4) for k, v in m["at"].items()},
+            "bias_mag": {k: round(v["bias"], 4) for k, v in m["at"].items()},
+            "rms_mag": {k: round(v["rms"], 4) for k, v in m["at"].items()},
+        }
+    return summary
+
+
+def evaluate_model(model, config, workdir, *, out_dir=None, n_jobs=1, progress_bar=False,
+                   providers="cpu"):
+    """
+    Evaluate a model on the evaluation sightlines of a training configuration.
+
+    The examples are generated exactly like the training examples (same Galaxy
+    model, profiles and mock observation) but for the configuration's
+    ``evaluation.inside`` and ``evaluation.outside`` sightlines, and cached in
+    ``workdir``. The ONNX model (not the torch network) is scored.
+
+    Parameters
+    ----------
+    model : path-like or `~cnnext.model.CNNModel`
+        The model to evaluate.
+    config : `~cnnext.training.presets.TrainingConfig`
+        Gives the evaluation sightlines and how to make examples.
+    workdir : path-like
+        Work directory (evaluation examples are cached under ``dataset/``).
+    out_dir : path-like, optional
+        Where ``metrics.json`` and the PNG figures go (default ``workdir/evaluation``).
+    n_jobs : int
+        Processes for generating the examples.
+    progress_bar : bool
+        Show progress bars.
+    providers : str
+        onnxruntime providers for the model.
+
+    Returns
+    -------
+    report : dict
+        ``{"groups": {"inside": metrics, "outside": metrics}, "summary": {...},
+        "files": [...]}``; ``summary`` is what goes into the model metadata.
+    """
+    from ..model import CNNModel
+    from .dataset import generate_evaluation_set, load_examples
+
+    if not isinstance(model, CNNModel):
+        model = CNNModel(model, providers=providers)
+    workdir = Path(workdir)
+    out_dir = Path(out_dir) if out_dir is not None else workdir / "evaluation"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    generate_evaluation_set(config, workdir, n_jobs=n_jobs, progress_bar=progress_bar)
+    spec = config.dataset.spec
+    if model.spec != spec or len(model.distances) != len(config.dataset.distances):
+        raise ValueError("the model's CMD spec or distance nodes differ from the "
+                         "configuration's: evaluate it with the configuration it was "
+                         "trained with")
+    groups, files = {}, []
+    per_sightline = {}
+    for name in ("inside", "outside"):
+        coords = getattr(config.evaluation, name)
+        if not coords:
+            continue
+        ex = load_examples(workdir, f"eval_{name}", config=config)
+        cmds = spec.transform_counts(ex.counts) if len(ex) else \
+            np.zeros((0,) + spec.shape, np.float32)
+        pred, sigma = model.predict(cmds, progress_bar=progress_bar) if len(ex) else \
+            (np.zeros_like(ex.av, dtype=float),) * 2
+        truth = ex.av.astype(float)
+        metrics = profile_metrics(truth, pred, sigma, model.distances)
+        metrics["n_sightlines"] = len(coords)
+        metrics["sightlines"] = coords
+        metrics["min_n_stars"] = int(ex.n_stars.min()) if len(ex) else 0
+        metrics["median_n_stars"] = float(np.median(ex.n_stars)) if len(ex) else 0.0
+        groups[name] = metrics
+        per_sightline[name] = []
+        for i, (l, b) in enumerate(coords):
+            sel = ex.sightline == i
+            m = profile_metrics(truth[sel], pred[sel], sigma[sel], model.distances)
+            per_sightline[name].append({"l": l, "b": b, "n": m["n"],
+                                        "coverage68": m["coverage68_all"], "at": m["at"]})
+        labels = [f"l={l:.1f}°, b={b:+.1f}°" for l, b in coords]
+        png = plot_profiles(model.distances, truth, pred, sigma, ex.sightline, labels,
+                            out_dir / f"profiles_{name}.png",
+                            title=f"{config.name}: {name} the training region")
+        if png is not None:
+            files.append(str(png))
+    if groups:
+        files.append(str(plot_metrics(groups, out_dir / "metrics.png")))
+    summary = _summary(groups)
+    report = {"model": str(model.path), "sha256": model.sha256, "groups": groups,
+              "per_sightline": per_sightline, "summary": summary, "files": files}
+    (out_dir / "metrics.json").write_text(json.dumps(report, indent=1))
+    files.append(str(out_dir / "metrics.json"))
+    for name, s in summary.items():
+        if isinstance(s, dict):
+            log.info("%s: median relative error %s, 68%% coverage %.3f", name,
+                     s["median_rel_err"], s["coverage68"])
+    return report

@@ -1,0 +1,65 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
+import json
+
+import numpy as np
+import pytest
+
+from cnnext.training.dataset import generate_dataset, generate_evaluation_set, load_examples
+
+
+def test_generate_resume_and_load(tmp_path, mini_config):
+    cfg = mini_config
+    info = generate_dataset(cfg, tmp_path, n_jobs=1)
+    files = sorted((tmp_path / "dataset" / "train").glob("*.npz"))
+    # 1 sightline x 2 realisations x 2 chunks (8 + 4 examples)
+    assert [f.name for f in files] == ["s000_r00_c0000.npz", "s000_r00_c0001.npz",
+                                       "s000_r01_c0000.npz", "s000_r01_c0001.npz"]
+    manifest = json.loads((tmp_path / "dataset" / "manifest.json").read_text())
+    assert manifest["dataset_hash"] == cfg.dataset_hash()
+    assert info["cells"] == manifest["splits"]["train"]["cells"]
+    assert info["mag_limits"]["Ks"]["m50"] == pytest.approx(15.2)
+    train = load_examples(tmp_path, "train", config=cfg)
+    val = load_examples(tmp_path, "val", config=cfg)
+    assert len(train) == len(val) == 12
+    assert set(train.realisation) == {0} and set(val.realisation) == {1}
+    assert train.counts.dtype == np.uint16 and train.counts.shape == (12, 2, 16, 16)
+    # stars in the first channel are what n_stars counts
+    np.testing.assert_array_equal(train.counts[:, 0].sum(axis=(1, 2)), train.n_stars)
+    assert train.n_stars.min() > 100
+    # profiles: cumulative, non-decreasing, positive at the far end
+    assert train.av.shape == (12, 16)
+    assert np.all(np.diff(train.av, axis=1) >= 0) and np.all(train.av[:, -1] > 0)
+    # the network input is the spec's transform of the counts
+    np.testing.assert_allclose(train.cmds(cfg.dataset.spec),
+                               np.log1p(train.counts.astype(np.float32)) * 0.5)
+    # more extinction, fewer (or as many) stars: total A_V anti-correlates with counts
+    assert np.corrcoef(train.av[:, -1], train.n_stars)[0, 1] < 0
+
+    # resume: finished chunks are kept as they are, a deleted one is remade identically
+    mtimes = {f.name: f.stat().st_mtime_ns for f in files}
+    before = np.load(files[1])["counts"]
+    files[1].unlink()
+    generate_dataset(cfg, tmp_path, n_jobs=1)
+    for f in files:
+        if f != files[1]:
+            assert f.stat().st_mtime_ns == mtimes[f.name]
+    np.testing.assert_array_equal(np.load(files[1])["counts"], before)
+
+    # another configuration must not reuse this work directory
+    with pytest.raises(ValueError, match="another configuration"):
+        generate_dataset(cfg.replace(seed=8), tmp_path)
+    with pytest.raises(ValueError, match="another configuration"):
+        load_examples(tmp_path, "train", config=cfg.replace(seed=8))
+
+
+def test_evaluation_set_and_errors(tmp_path, mini_config):
+    with pytest.raises(FileNotFoundError, match="no dataset"):
+        load_examples(tmp_path, "train", config=mini_config)
+    generate_evaluation_set(mini_config, tmp_path, n_jobs=1)
+    inside = load_examples(tmp_path, "eval_inside")
+    outside = load_examples(tmp_path, "eval_outside")
+    assert len(inside) == len(outside) == 6
+    # off the plane at b = 6 deg there are fewer stars than at b = 1 deg
+    assert np.median(outside.n_stars) < np.median(inside.n_stars)
+    with pytest.raises(ValueError, match="split must be"):
+        load_examples(tmp_path, "test")

@@ -1,0 +1,71 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
+import numpy as np
+import pytest
+import torch
+
+from cnnext import CMDSpec, ExtinctionLaw
+from cnnext.cmd import CMDChannel
+from cnnext.model import CNNModel, ModelMetadata
+from cnnext.training.export import check_export, export_onnx
+from cnnext.training.network import build_network
+
+
+def _small_spec():
+    return CMDSpec(channels=(CMDChannel("Ks", ("J", "Ks"), (5, 16), (-0.5, 6.5)),
+                             CMDChannel("H", ("H", "Ks"), (5, 16.5), (-0.5, 3.5))),
+                   n_mag=16, n_colour=16)
+
+
+@pytest.mark.parametrize("arch, options", [("compact", {"channels": (4, 8, 8),
+                                                        "hidden": 32}),
+                                           ("paper", {"dense": (48, 24)})])
+def test_onnx_matches_torch(tmp_path, arch, options):
+    spec = _small_spec()
+    distances = np.arange(1, 41) * 0.25
+    torch.manual_seed(3)
+    net = build_network(arch, spec.shape, len(distances), **options)
+    # trained-looking weights: perturb the biases so softplus is not near zero
+    with torch.no_grad():
+        net.head.linear.bias.add_(torch.randn_like(net.head.linear.bias))
+    meta = ModelMetadata(spec, distances, 6, ExtinctionLaw("G23", 3.1),
+                         mag_limits={"Ks": {"m50": 15.0}}, training={"seed": 1},
+                         metrics={"inside": {"coverage68": 0.7}})
+    path = export_onnx(net, tmp_path / "m.onnx", meta)
+    # random CMDs, several batch sizes (dynamic batch axis)
+    rng = np.random.default_rng(0)
+    model = CNNModel(path, providers="cpu")
+    net.eval()
+    for n in (1, 7, 33):
+        cmds = (0.5 * np.log1p(rng.poisson(2.0, size=(n, *spec.shape)))).astype(np.float32)
+        av, sigma = model.predict(cmds, batch_size=16)
+        with torch.no_grad():
+            tav, tsig = net(torch.from_numpy(cmds))
+        np.testing.assert_allclose(av, tav.numpy(), atol=1e-5, rtol=1e-5)
+        np.testing.assert_allclose(sigma, tsig.numpy(), atol=1e-5, rtol=1e-5)
+        assert np.all(np.diff(av, axis=1) >= 0)
+    assert check_export(net, path) < 1e-5
+    # the metadata survives the round trip
+    assert model.spec == spec
+    assert model.order == 6
+    np.testing.assert_allclose(model.distances, distances)
+    assert model.metadata.mag_limits == {"Ks": {"m50": 15.0}}
+    assert model.metadata.metrics["inside"]["coverage68"] == 0.7
+
+
+def test_export_rejects_mismatch(tmp_path):
+    spec = _small_spec()
+    net = build_network("compact", spec.shape, 10, channels=(4, 4, 4), hidden=8)
+    meta = ModelMetadata(spec, np.arange(1, 21) * 0.5, 7, ExtinctionLaw("G23", 3.1))
+    with pytest.raises(ValueError, match="10 outputs but the metadata lists 20"):
+        export_onnx(net, tmp_path / "m.onnx", meta)
+    with pytest.raises(TypeError, match="ModelMetadata"):
+        export_onnx(net, tmp_path / "m.onnx", {"distances": [1]})
+
+
+def test_shipped_size_budget(tmp_path):
+    # the compact network at the shipped input size stays far under 20 MB
+    spec = CMDSpec()
+    net = build_network("compact", spec.shape, 100)
+    meta = ModelMetadata(spec, np.arange(1, 101) * 0.1, 7, ExtinctionLaw("G23", 3.1))
+    path = export_onnx(net, tmp_path / "c.onnx", meta, check=False)
+    assert path.stat().st_size < 5e6

@@ -1,0 +1,57 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from cnnext.training.network import (CompactCNN, PaperCNN, build_network, count_parameters,
+                                     gaussian_nll)
+
+
+@pytest.mark.parametrize("arch, options", [("compact", {}),
+                                           ("paper", {"dense": (64, 32)})])
+def test_outputs_monotone_and_positive(arch, options):
+    torch.manual_seed(0)
+    net = build_network(arch, (2, 16, 16), 30, **options).eval()
+    x = torch.rand(5, 2, 16, 16) * 3
+    av, sigma = net(x)
+    assert av.shape == sigma.shape == (5, 30)
+    assert torch.all(av[:, 0] >= 0)
+    assert torch.all(av.diff(dim=1) >= 0)
+    assert torch.all(sigma >= net.head.sigma_floor)
+
+
+def test_paper_network_size():
+    # C5x5.12-P2-{D3072}x2-D2048 on 2x64x64 CMDs, 100 nodes x (mean, sigma)
+    n = count_parameters(PaperCNN((2, 64, 64), 100))
+    expected = (2 * 12 * 25 + 12) + (12 * 32 * 32 * 3072 + 3072) + (3072 * 3072 + 3072) \
+        + (3072 * 2048 + 2048) + (2048 * 200 + 200)
+    assert n == expected
+    assert n > 50_000_000
+
+
+def test_compact_is_small():
+    assert count_parameters(CompactCNN((2, 64, 64), 100)) < 1_000_000
+
+
+def test_bad_shapes_and_names():
+    with pytest.raises(ValueError, match="multiples of 8"):
+        CompactCNN((2, 60, 64), 10)
+    with pytest.raises(ValueError, match="3 convolution widths"):
+        CompactCNN((2, 64, 64), 10, channels=(4, 8))
+    with pytest.raises(ValueError, match="unknown network architecture 'big'"):
+        build_network("big", (2, 64, 64), 10)
+
+
+def test_gaussian_nll_values():
+    av = torch.tensor([[1.0, 2.0]])
+    sigma = torch.tensor([[0.5, 2.0]])
+    y = torch.tensor([[1.5, 2.0]])
+    expected = np.mean([0.5 * (math.log(0.25) + 1.0 + math.log(2 * math.pi)),
+                        0.5 * (math.log(4.0) + 0.0 + math.log(2 * math.pi))])
+    assert float(gaussian_nll(av, sigma, y, beta=0)) == pytest.approx(expected, rel=1e-6)
+    # beta weights each term by sigma^(2 beta)
+    weighted = np.mean([0.5 * (math.log(0.25) + 1.0 + math.log(2 * math.pi)) * 0.5,
+                        0.5 * (math.log(4.0) + math.log(2 * math.pi)) * 2.0])
+    assert float(gaussian_nll(av, sigma, y, beta=0.5)) == pytest.approx(weighted, rel=1e-6)

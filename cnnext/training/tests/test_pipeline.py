@@ -1,0 +1,83 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
+import json
+
+import numpy as np
+import pytest
+
+from cnnext.cli import main
+from cnnext.model import CNNModel
+from cnnext.training.presets import TrainingConfig
+
+from .conftest import MINI
+
+
+def _write_toml(path, data):
+    def value(v):
+        if isinstance(v, str):
+            return json.dumps(v)
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, dict):
+            return "{" + ", ".join(f"{k} = {value(x)}" for k, x in v.items()) + "}"
+        if isinstance(v, (list, tuple)):
+            return "[" + ", ".join(value(x) for x in v) + "]"
+        return repr(v)
+
+    lines = [f"{k} = {value(v)}" for k, v in data.items() if not isinstance(v, dict)]
+    for section, table in data.items():
+        if isinstance(table, dict):
+            lines.append(f"[{section}]")
+            lines += [f"{k} = {value(v)}" for k, v in table.items()]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_cli_train_end_to_end(tmp_path, capsys):
+    config = _write_toml(tmp_path / "mini.toml", MINI)
+    out = tmp_path / "mini.onnx"
+    status = main(["train", "--config", str(config), "--workdir", str(tmp_path / "work"),
+                   "--out", str(out), "--jobs", "1", "--device", "cpu", "--no-progress"])
+    assert status == 0
+    printed = capsys.readouterr().out
+    assert "wrote" in printed and "median relative error" in printed
+    model = CNNModel(out, providers="cpu")
+    meta = model.metadata
+    cfg = TrainingConfig.from_dict(MINI)
+    assert meta.training["config"] == cfg.to_dict()
+    assert meta.training["seed"] == 7
+    assert meta.training["sightlines"] == [[280.0, 2.0]]
+    assert meta.training["region"]["bounds"] == {"l": [275.0, 285.0], "b": [-3.0, 3.0]}
+    assert meta.training["n_train"] == 12 and meta.training["n_val"] == 12
+    assert meta.healpix_order == 7
+    np.testing.assert_allclose(model.distances, np.arange(1, 17) * 0.5)
+    assert model.spec == cfg.dataset.spec
+    assert meta.mag_limits["Ks"]["m50"] == pytest.approx(15.2)
+    assert set(meta.metrics) >= {"inside", "outside"}
+    assert 0 <= meta.metrics["inside"]["coverage68"] <= 1
+    assert set(meta.metrics["inside"]["median_rel_err"]) == {"1", "2", "4", "6", "8"}
+    report = json.loads((tmp_path / "work" / "evaluation" / "metrics.json").read_text())
+    assert report["summary"] == meta.metrics
+    assert (tmp_path / "work" / "evaluation" / "profiles_inside.png").stat().st_size > 1000
+    assert (tmp_path / "work" / "checkpoints" / "last.pt").exists()
+
+    # a second run resumes: nothing is regenerated or retrained, same model
+    first = out.read_bytes()
+    status = main(["train", "--config", str(config), "--workdir", str(tmp_path / "work"),
+                   "--out", str(out), "--jobs", "1", "--device", "cpu", "--no-progress",
+                   "--no-evaluate"])
+    assert status == 0
+    again = CNNModel(out, providers="cpu")
+    cmds = np.random.default_rng(0).uniform(0, 2, size=(4, *model.spec.shape))
+    np.testing.assert_array_equal(again.predict(cmds)[0], model.predict(cmds)[0])
+    assert len(first) > 0
+
+
+def test_cli_options(capsys):
+    assert main(["train", "--preset", "tiny", "--show-config", "--epochs", "3",
+                 "--sightlines", "10,1;20,-2"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["training"]["epochs"] == 3
+    assert shown["region"]["sightlines"] == [[10.0, 1.0], [20.0, -2.0]]
+    assert main(["train", "--preset", "nope", "--show-config"]) == 1
+    assert "unknown preset 'nope'" in capsys.readouterr().err
+    assert main(["train", "--sightlines", "10;2", "--show-config"]) == 1

@@ -1,0 +1,67 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
+import numpy as np
+import pytest
+
+from cnnext.training.presets import (TrainingConfig, list_presets, load_config,
+                                     load_preset)
+
+
+def test_presets():
+    assert {"carina", "tiny"} <= set(list_presets())
+    carina = load_preset("carina")
+    assert carina.name == "carina"
+    assert len(carina.region.sightlines) == 9
+    for l, b in carina.region.sightlines + carina.evaluation.inside:
+        assert 257 <= l <= 303 and abs(b) <= 5
+    for l, b in carina.evaluation.outside:
+        assert not (257 <= l <= 303 and abs(b) <= 5)
+    assert carina.region.healpix_order == 7
+    np.testing.assert_allclose(carina.dataset.distances, np.arange(1, 101) * 0.1)
+    assert carina.region.bounds == {"l": [257.0, 303.0], "b": [-5.0, 5.0]}
+    tiny = load_preset("tiny")
+    n_train = (tiny.dataset.n_realisations - tiny.dataset.n_val_realisations) \
+        * tiny.dataset.examples_per_realisation * len(tiny.region.sightlines)
+    assert 100 <= n_train <= 1000
+    with pytest.raises(ValueError, match="unknown preset 'huge'.*carina"):
+        load_preset("huge")
+
+
+def test_round_trip_and_replace():
+    cfg = load_preset("tiny")
+    assert TrainingConfig.from_dict(cfg.to_dict()) == cfg
+    other = cfg.replace(training={"epochs": 2}, seed=5)
+    assert other.training.epochs == 2 and other.seed == 5
+    assert other.training.batch_size == cfg.training.batch_size
+    # training options do not change the dataset; the seed does
+    assert cfg.replace(training={"epochs": 2}).dataset_hash() == cfg.dataset_hash()
+    assert other.dataset_hash() != cfg.dataset_hash()
+
+
+def test_toml_file(tmp_path):
+    path = tmp_path / "mine.toml"
+    path.write_text('name = "mine"\nseed = 4\n[region]\nsightlines = [[30, 0], [-20, 50]]\n'
+                    '[training]\nepochs = 3\n')
+    cfg = load_config(path)
+    assert cfg.region.sightlines == [[30.0, 0.0], [340.0, 50.0]]
+    assert cfg.training.epochs == 3 and cfg.seed == 4
+    path.write_text("[training]\nepoch = 3\n")
+    with pytest.raises(ValueError, match=r"unknown keys \['epoch'\] in \[training\]"):
+        load_config(path)
+    path.write_text("[region\n")
+    with pytest.raises(ValueError, match="not valid TOML"):
+        load_config(path)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        load_config(tmp_path / "nope.toml")
+
+
+def test_validation():
+    with pytest.raises(ValueError, match="at least one"):
+        TrainingConfig.from_dict({"region": {"sightlines": []}})
+    with pytest.raises(ValueError, match="latitudes"):
+        TrainingConfig.from_dict({"region": {"sightlines": [[10, 95]]}})
+    with pytest.raises(ValueError, match="n_val_realisations"):
+        TrainingConfig.from_dict({"dataset": {"n_realisations": 2, "n_val_realisations": 2}})
+    with pytest.raises(ValueError, match="multiple of d_step_kpc"):
+        TrainingConfig.from_dict({"dataset": {"d_max_kpc": 10.05}})
+    with pytest.raises(ValueError, match="unknown configuration keys"):
+        TrainingConfig.from_dict({"regions": {}})

@@ -1,0 +1,412 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
+"""
+The training loop: seeded, resumable, with a learning-rate schedule and early stopping.
+
+`fit` trains a network on in-memory examples (`~cnnext.training.dataset.Examples`)
+and keeps a checkpoint after every epoch; a run that is interrupted carries on
+from its last checkpoint when it is started again with the same arguments.
+`train_model` is the whole pipeline behind ``cnnext train``: dataset, network,
+training, evaluation and ONNX export.
+"""
+
+import json
+import logging
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..exceptions import CheckpointError
+
+__all__ = ["fit", "FitResult", "resolve_device", "lr_factor", "predict_torch",
+           "train_model", "TrainingRun"]
+
+log = logging.getLogger(__name__)
+
+
+def resolve_device(device="auto"):
+    """
+    Return the torch device for ``"cpu"``, ``"cuda"`` or ``"auto"`` (CUDA if available).
+    """
+    import torch
+
+    key = str(device).lower()
+    if key == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if key.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError("device='cuda' but torch sees no CUDA device; use 'cpu' or 'auto'")
+    if key != "cpu" and not key.startswith("cuda"):
+        raise ValueError(f"device must be 'cpu', 'cuda' or 'auto', got {device!r}")
+    return torch.device(key)
+
+
+def lr_factor(epoch_float, *, epochs, warmup_epochs, min_factor):
+    """
+    Learning-rate multiplier: linear warm-up, then cosine decay to ``min_factor``.
+
+    Parameters
+    ----------
+    epoch_float : float
+        Position in training, in epochs (fractional inside an epoch).
+
+    Examples
+    --------
+    >>> from cnnext.training.train import lr_factor
+    >>> [round(lr_factor(t, epochs=10, warmup_epochs=1, min_factor=0.0), 3)
+    ...  for t in (0.5, 1.0, 5.5, 10.0)]
+    [0.5, 1.0, 0.5, 0.0]
+    """
+    if warmup_epochs > 0 and epoch_float < warmup_epochs:
+        return max(epoch_float / warmup_epochs, 1e-3)
+    span = max(epochs - warmup_epochs, 1e-9)
+    t = min(max((epoch_float - warmup_epochs) / span, 0.0), 1.0)
+    return min_factor + (1.0 - min_factor) * 0.5 * (1.0 + math.cos(math.pi * t))
+
+
+def _batches(examples, spec, index, batch_size, device):
+    import torch
+
+    for start in range(0, len(index), batch_size):
+        sel = np.sort(index[start:start + batch_size])
+        x = spec.transform_counts(examples.counts[sel])
+        y = examples.av[sel]
+        yield torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
+
+
+def predict_torch(net, examples, spec, *, batch_size=512, device="cpu"):
+    """
+    Run a torch network on examples; return ``(av, sigma)`` as float64 numpy arrays.
+    """
+    import torch
+
+    device = resolve_device(device)
+    net = net.to(device).eval()
+    av, sigma = [], []
+    with torch.no_grad():
+        for x, _ in _batches(examples, spec, np.arange(len(examples)), batch_size, device):
+            a, s = net(x)
+            av.append(a.cpu().numpy())
+            sigma.append(s.cpu().numpy())
+    n_dist = examples.av.shape[1]
+    if not av:
+        return np.zeros((0, n_dist)), np.zeros((0, n_dist))
+    return np.concatenate(av).astype(float), np.concatenate(sigma).astype(float)
+
+
+@dataclass
+class FitResult:
+    """
+    Outcome of `fit`.
+
+    Attributes
+    ----------
+    history : list of dict
+        One entry per epoch: ``epoch``, ``train_loss``, ``val_loss``, ``val_rmse``
+        (mag, all nodes), ``lr``, ``seconds``.
+    best_epoch : int
+        Epoch (1-based) whose weights were kept.
+    best_val_loss : float
+    stopped_early : bool
+    seconds : float
+        Wall time of the training, summed over resumed sessions.
+    """
+
+    history: list = field(default_factory=list)
+    best_epoch: int = 0
+    best_val_loss: float = float("inf")
+    stopped_early: bool = False
+    seconds: float = 0.0
+
+
+def _save_checkpoint(path, state):
+    import torch
+
+    tmp = path.with_name(path.name + ".part")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def _load_checkpoint(path, tag):
+    import torch
+
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:  # torch raises pickle/zip/runtime errors alike
+        raise CheckpointError(f"training checkpoint {str(path)!r} is unreadable ({exc}); "
+                              f"delete it to start the training afresh") from None
+    if state.get("tag") != tag:
+        raise CheckpointError(f"training checkpoint {str(path)!r} belongs to another "
+                              f"configuration or network; delete it or use another "
+                              f"work directory")
+    return state
+
+
+def fit(net, train, val, spec, optim, *, seed=0, device="auto", checkpoint_dir=None,
+        tag="", progress_bar=False):
+    """
+    Train ``net`` in place and leave it holding the best validation weights.
+
+    Parameters
+    ----------
+    net : `torch.nn.Module`
+        Network returning ``(av, sigma)``.
+    train, val : `~cnnext.training.dataset.Examples`
+        Training and validation examples (star counts and true profiles).
+    spec : `~cnnext.cmd.CMDSpec`
+        Turns the stored counts into the network input (`CMDSpec.transform_counts`).
+    optim : `~cnnext.training.presets.OptimConfig`
+        Epochs, batch size, learning rate and schedule, patience, loss exponent.
+    seed : int
+        Seeds the batch order and dropout.
+    device : str
+        ``"cpu"``, ``"cuda"`` or ``"auto"``.
+    checkpoint_dir : path-like, optional
+        Where ``last.pt`` is written after every epoch; training resumes from it.
+    tag : str
+        Identifies the configuration; a checkpoint with another tag is refused.
+    progress_bar : bool
+        Show tqdm progress bars.
+
+    Returns
+    -------
+    result : `FitResult`
+    """
+    import torch
+
+    from .network import gaussian_nll
+
+    device = resolve_device(device)
+    if optim.threads:
+        torch.set_num_threads(int(optim.threads))
+    if len(train) == 0:
+        raise ValueError("no training examples")
+    torch.manual_seed(seed)
+    net.to(device)
+    opt = torch.optim.AdamW(net.parameters(), lr=optim.lr, weight_decay=optim.weight_decay)
+    result = FitResult()
+    best_state = None
+    start_epoch = 0
+    ckpt = Path(checkpoint_dir) / "last.pt" if checkpoint_dir is not None else None
+    if ckpt is not None and ckpt.exists():
+        state = _load_checkpoint(ckpt, tag)
+        net.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        torch.set_rng_state(state["torch_rng"])
+        best_state = state["best_model"]
+        result = FitResult(**state["result"])
+        start_epoch = state["epoch"]
+        log.info("resuming training from %s after epoch %d", ckpt, start_epoch)
+
+    n_train = len(train)
+    steps_per_epoch = math.ceil(n_train / optim.batch_size)
+    since_best = start_epoch - result.best_epoch if result.best_epoch else 0
+    done = result.stopped_early or start_epoch >= optim.epochs
+    epochs = range(start_epoch, optim.epochs)
+    bar = None
+    if progress_bar and not done:
+        from tqdm.auto import tqdm
+        bar = tqdm(total=optim.epochs, initial=start_epoch, desc="training", unit="epoch")
+    for epoch in ([] if done else epochs):
+        t0 = time.perf_counter()
+        net.train()
+        order = np.random.default_rng([seed, epoch]).permutation(n_train)
+        total, count = 0.0, 0
+        inner = _batches(train, spec, order, optim.batch_size, device)
+        if bar is not None:
+            from tqdm.auto import tqdm
+            inner = tqdm(inner, total=steps_per_epoch, desc=f"epoch {epoch + 1}",
+                         unit="batch", leave=False)
+        for step, (x, y) in enumerate(inner):
+            lr = optim.lr * lr_factor(epoch + step / steps_per_epoch, epochs=optim.epochs,
+                                      warmup_epochs=optim.warmup_epochs,
+                                      min_factor=optim.lr_min_factor)
+            for group in opt.param_groups:
+                group["lr"] = lr
+            av, sigma = net(x)
+            loss = gaussian_nll(av, sigma, y, beta=optim.beta)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            total += float(loss.detach()) * len(x)
+            count += len(x)
+        val_loss, val_rmse = _validate(net, val, spec, optim, device)
+        entry = {"epoch": epoch + 1, "train_loss": total / count, "val_loss": val_loss,
+                 "val_rmse": val_rmse, "lr": lr, "seconds": time.perf_counter() - t0}
+        result.history.append(entry)
+        result.seconds += entry["seconds"]
+        if val_loss < result.best_val_loss:
+            result.best_val_loss, result.best_epoch = val_loss, epoch + 1
+            best_state = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
+            since_best = 0
+        else:
+            since_best += 1
+        log.info("epoch %d/%d: train loss %.4f, val loss %.4f, val RMSE %.3f mag, "
+                 "lr %.2e, %.1f s", epoch + 1, optim.epochs, entry["train_loss"], val_loss,
+                 val_rmse, lr, entry["seconds"])
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(val_loss=f"{val_loss:.3f}", val_rmse=f"{val_rmse:.2f}")
+        result.stopped_early = since_best >= optim.patience
+        if ckpt is not None:
+            ckpt.parent.mkdir(parents=True, exist_ok=True)
+            _save_checkpoint(ckpt, {"tag": tag, "epoch": epoch + 1,
+                                    "model": net.state_dict(), "optimizer": opt.state_dict(),
+                                    "torch_rng": torch.get_rng_state(),
+                                    "best_model": best_state,
+                                    "result": result.__dict__})
+        if result.stopped_early:
+            log.info("early stop: no improvement for %d epochs (best epoch %d)",
+                     optim.patience, result.best_epoch)
+            break
+    if bar is not None:
+        bar.close()
+    if best_state is not None:
+        net.load_state_dict(best_state)
+    net.eval()
+    return result
+
+
+def _validate(net, val, spec, optim, device):
+    import torch
+
+    from .network import gaussian_nll
+
+    if len(val) == 0:
+        return float("nan"), float("nan")
+    net.eval()
+    total, sq, count = 0.0, 0.0, 0
+    with torch.no_grad():
+        for x, y in _batches(val, spec, np.arange(len(val)), 4 * optim.batch_size, device):
+            av, sigma = net(x)
+            total += float(gaussian_nll(av, sigma, y, beta=optim.beta)) * len(x)
+            sq += float(((av - y) ** 2).mean()) * len(x)
+            count += len(x)
+    return total / count, math.sqrt(sq / count)
+
+
+@dataclass
+class TrainingRun:
+    """
+    Everything `train_model` produced.
+
+    Attributes
+    ----------
+    path : `pathlib.Path`
+        The ONNX model file.
+    metrics : dict
+        Evaluation summary (also in the model metadata).
+    fit : `FitResult`
+    timings : dict
+        Wall seconds of ``dataset`` generation, ``training``, ``evaluation``.
+    """
+
+    path: Path
+    metrics: dict
+    fit: FitResult
+    timings: dict
+
+
+def train_model(config, workdir, out, *, device="auto", n_jobs=1, progress_bar=False,
+                evaluate=True):
+    """
+    Run a whole training: dataset, network, training, evaluation, ONNX export.
+
+    Every stage keeps its results in ``workdir`` (dataset chunks, checkpoints,
+    evaluation), so that the same call after an interruption resumes where it
+    stopped.
+
+    Parameters
+    ----------
+    config : `~cnnext.training.presets.TrainingConfig`
+        The run.
+    workdir : path-like
+        Work directory (created).
+    out : path-like
+        Output ONNX file.
+    device : str
+        Torch device: ``"cpu"``, ``"cuda"`` or ``"auto"``.
+    n_jobs : int
+        Processes for the data generation (``-1``: all cores).
+    progress_bar : bool
+        Show progress bars.
+    evaluate : bool
+        Evaluate on the configuration's evaluation sightlines (recommended: the
+        metrics go into the model metadata).
+
+    Returns
+    -------
+    run : `TrainingRun`
+    """
+    import torch
+
+    from ..model import ModelMetadata
+    from .dataset import generate_dataset, load_examples
+    from .evaluate import evaluate_model
+    from .export import export_onnx
+    from .network import build_network, count_parameters
+
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
+    timings = {}
+    t0 = time.perf_counter()
+    info = generate_dataset(config, workdir, n_jobs=n_jobs, progress_bar=progress_bar)
+    timings["dataset"] = time.perf_counter() - t0
+    ds = config.dataset
+    spec = ds.spec
+    train = load_examples(workdir, "train", config=config)
+    val = load_examples(workdir, "val", config=config)
+    log.info("dataset: %d training and %d validation examples (%.0f s)", len(train),
+             len(val), timings["dataset"])
+
+    torch.manual_seed(config.seed)
+    net = build_network(config.network.arch, spec.shape, len(ds.distances),
+                        **config.network.options)
+    # the thread count changes nothing but speed: a run may resume with another
+    tag = json.dumps({"data": config.dataset_hash(), "network": config.network.__dict__,
+                      "training": {k: v for k, v in config.training.__dict__.items()
+                                   if k != "threads"}}, sort_keys=True, default=str)
+    t0 = time.perf_counter()
+    result = fit(net, train, val, spec, config.training, seed=config.seed, device=device,
+                 checkpoint_dir=workdir / "checkpoints", tag=tag, progress_bar=progress_bar)
+    timings["training"] = time.perf_counter() - t0
+    timings["training_total"] = result.seconds
+    net = net.cpu().eval()
+
+    training_meta = {
+        "name": config.name,
+        # the TrainingConfig layout: cnnext.sightlines reads region["bounds"]
+        "region": config.region.__dict__.copy(),
+        "sightlines": config.region.sightlines,
+        "cells": info["cells"],
+        "n_train": len(train), "n_val": len(val),
+        "seed": config.seed,
+        "config": config.to_dict(),
+        "network": {"arch": config.network.arch, "parameters": count_parameters(net)},
+        "best_epoch": result.best_epoch, "epochs_run": len(result.history),
+        "best_val_loss": result.best_val_loss,
+        "dataset_seconds": round(timings["dataset"], 1),
+        "training_seconds": round(result.seconds, 1),
+        "source": info["source"],
+    }
+    meta = ModelMetadata(cmd_spec=spec, distances=ds.distances,
+                         healpix_order=config.region.healpix_order,
+                         extinction_law=ds.law, min_stars=ds.min_stars,
+                         mag_limits=info["mag_limits"], training=training_meta)
+    out = Path(out)
+    export_onnx(net, out, meta)
+    metrics = {}
+    if evaluate and (config.evaluation.inside or config.evaluation.outside):
+        t0 = time.perf_counter()
+        report = evaluate_model(out, config, workdir, n_jobs=n_jobs,
+                                progress_bar=progress_bar)
+        timings["evaluation"] = time.perf_counter() - t0
+        metrics = report["summary"]
+        meta.metrics = metrics
+        export_onnx(net, out, meta)
+    log.info("wrote %s", out)
+    (workdir / "timings.json").write_text(json.dumps(timings, indent=2))
+    return TrainingRun(path=out, metrics=metrics, fit=result, timings=timings)
