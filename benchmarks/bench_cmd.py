@@ -102,6 +102,10 @@ def main(argv=None):
     print(f"CMD building: {args.stars:,} stars, {args.cells:,} cells, "
           f"{spec.shape[0]} channels of {spec.n_mag}x{spec.n_colour}, one core "
           f"(best of {args.repeat}; baseline best of {max(1, args.repeat // 3)})")
+    if hasattr(os, "getloadavg"):
+        # shared machines: other processes' load slows memory-bound code down
+        print(f"machine: {os.cpu_count()} CPUs, load average "
+              f"{os.getloadavg()[0]:.1f} at start")
     header = f"{'method':52s} {'CPU s':>8s} {'wall s':>8s} {'M stars/s (CPU)':>16s} " \
              f"{'speed-up':>9s}"
     print(header)

@@ -141,16 +141,26 @@ def make_catalogue(path, region, total, *, order=7, seed=0):
 
 
 def _model_path(arg):
+    """The model to time: given, shipped, else an untrained network of the shipped kind."""
     from cnnext.model import default_model_path
-    from cnnext.testing.models import write_tiny_model
 
     if arg:
         return Path(arg), "given"
     if default_model_path().is_file():
         return default_model_path(), "shipped"
-    path = Path("/tmp/cnnext-bench-tiny.onnx")
-    write_tiny_model(path)
-    return path, "tiny test model (no shipped model in this tree)"
+    path = Path("/tmp/cnnext-bench-compact-untrained.onnx")
+    if not path.exists():
+        # inference costs the same with trained or random weights: time the architecture
+        from cnnext import CMDSpec, ExtinctionLaw
+        from cnnext.model import ModelMetadata
+        from cnnext.training.export import export_onnx
+        from cnnext.training.network import build_network
+
+        meta = ModelMetadata(CMDSpec(), [0.1 * k for k in range(1, 101)], 7,
+                             ExtinctionLaw("G23", 3.1), min_stars=20)
+        export_onnx(build_network("compact", CMDSpec().shape, 100).eval(), path, meta)
+    return path, ("untrained compact CNN, the architecture of the shipped model "
+                  "(no shipped model in this tree)")
 
 
 def run_build(catalogue, region, model, output, workers, tile_order):

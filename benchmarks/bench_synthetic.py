@@ -45,13 +45,13 @@ def main():
     parser.add_argument("--repeat", type=int, default=7)
     args = parser.parse_args()
 
-    t0 = time.perf_counter()
     from cnnext import build_cmds
     from cnnext.healpix import cell_area, lonlat_to_cells
     from cnnext.synthetic import (GalaxyModel, MockSky, observe, observe_many,
                                   random_profiles, reference_field_counts)
     from cnnext.synthetic.isochrones import load_parsec_grid
 
+    t0 = time.perf_counter()
     load_parsec_grid()
     t_grid = time.perf_counter() - t0
     model = GalaxyModel()
@@ -63,7 +63,8 @@ def main():
     print(f"cnnext.synthetic benchmark — {platform.processor() or platform.machine()}, "
           f"numpy {np.__version__}")
     print(f"{'step':<58} {'wall':>10} {'CPU':>10}")
-    print(f"{'PARSEC grid load (once per process)':<58} {t_grid * 1e3:8.0f} ms")
+    print(f"{'PARSEC grid load (disk-cached after the first process)':<58} "
+          f"{t_grid * 1e3:8.0f} ms")
     print(f"{'Galaxy model tables (once per parameter set)':<58} {t_tables * 1e3:8.0f} ms")
 
     stars = model.sample(280.0, 0.0, area, faint_limit=15.5, seed=1)
@@ -97,12 +98,13 @@ def main():
     lon, lat = np.meshgrid(np.arange(280.0, 290.0, 0.4), np.arange(-1.0, 1.0, 0.4))
     cells = np.unique(lonlat_to_cells(lon.ravel(), lat.ravel(), 7))
     sky.query_cells(cells[:1], 7)  # builds the dust field
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     first = sky.query_cells(cells[1:], 7)
     t_first = (time.perf_counter() - t0) / (len(cells) - 1)
+    c_first = (time.process_time() - c0) / (len(cells) - 1)
     b, m = best(lambda: sky.query_cells(cells[1:], 7), max(2, args.repeat // 3))
     print(f"{f'MockSky first query, per cell ({len(cells) - 1} cells)':<58} "
-          f"{t_first * 1e3:8.1f} ms")
+          f"{t_first * 1e3:8.1f} ms {c_first * 1e3:8.1f} ms")
     print(f"{'MockSky repeated query (cached stars), per cell':<58} "
           f"{b / (len(cells) - 1) * 1e3:8.1f} ms {m / (len(cells) - 1) * 1e3:8.1f} ms")
     print(f"  ({len(first) / (len(cells) - 1):.0f} observed stars per cell)")

@@ -22,11 +22,14 @@ Checkpoint layout, ``<output>.partial/``:
   recompute it: a damaged checkpoint means a disk problem the user should see);
   delete that file to recompute its tile.
 
+- ``lock`` — held by the running build (an advisory lock the operating system
+  releases when the process ends, however it ends): a second build on the same
+  output is refused instead of corrupting the first.
+
 When every tile is done the map file is written (atomically) and the checkpoint
 directory is removed.
 """
 
-import functools
 import hashlib
 import io
 import json
@@ -34,6 +37,7 @@ import logging
 import os
 import shutil
 import tempfile
+import threading
 import time
 import warnings
 from datetime import datetime, timezone
@@ -147,19 +151,69 @@ class _Checkpoint:
         return self.path / f"tile-{self.order}-{int(tile)}.npz"
 
     def open(self, *, resume):
-        """Create the directory, or check that an existing one belongs to this build."""
+        """
+        Create the directory, or check that an existing one belongs to this build;
+        then hold its lock until `close`.
+        """
         if self.path.exists() and not resume:
+            if not self.path.is_dir() or (any(self.path.iterdir()) and
+                                          not self.manifest_file.exists()):
+                # never delete what is not a checkpoint
+                raise CheckpointError(f"{str(self.path)!r} exists and is not a cnnext "
+                                      f"checkpoint; move it away")
+            self._lock()  # not while another build is using it
             log.info("discarding checkpoint %s (resume=False)", self.path)
+            self.close()
             shutil.rmtree(self.path)
         if self.path.exists():
-            self._check_manifest()
+            if self.path.is_dir():
+                self._lock()
+            try:
+                self._check_manifest()
+            except Exception:
+                self.close()
+                raise
         else:
             self.path.mkdir(parents=True)
+            self._lock()
             _atomic_write_bytes(self.manifest_file,
                                 json.dumps(self.manifest, indent=1, sort_keys=True).encode())
         # leftovers of a write that was killed before its rename
         for stale in self.path.glob("*.tmp"):
             stale.unlink(missing_ok=True)
+
+    def _lock(self):
+        """
+        Take the checkpoint's lock: two builds writing one checkpoint would remove
+        it under each other. The operating system releases it when the process
+        ends, however it ends (even SIGKILL), so a killed build leaves no stale lock.
+        """
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - Windows: no advisory locks
+            return
+        fh = open(self.path / "lock", "a+")
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            fh.seek(0)
+            pid = fh.read().strip() or "?"
+            fh.close()
+            raise CheckpointError(f"another build (process {pid}) is using checkpoint "
+                                  f"{str(self.path)!r}; wait for it to finish or stop it") \
+                from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(str(os.getpid()))
+        fh.flush()
+        self._lock_file = fh
+
+    def close(self):
+        """Release the lock."""
+        fh = getattr(self, "_lock_file", None)
+        if fh is not None:
+            fh.close()
+            self._lock_file = None
 
     def _check_manifest(self):
         where = str(self.manifest_file)
@@ -233,6 +287,7 @@ class _Checkpoint:
         return pm
 
     def remove(self):
+        self.close()
         shutil.rmtree(self.path, ignore_errors=True)
 
 
@@ -265,12 +320,24 @@ def _compute_tile(tile, cells, source, model, *, batch_size, retries, backoff, t
                          what=f"tile {tile} (order {tile_order}, {len(cells)} cells)")
 
 
-@functools.lru_cache(maxsize=4)
+#: Models loaded by this process for Dask tasks, by (path, SHA-256, providers).
+_WORKER_MODELS = {}
+_WORKER_MODELS_LOCK = threading.Lock()
+
+
 def _worker_model(path, sha256, providers):
     """The model of a Dask worker: loaded once per worker process, then reused."""
     from .model import CNNModel
 
-    return CNNModel(path, providers=providers, sha256=sha256)
+    key = (path, sha256, repr(providers))
+    # a lock, not just a cache: the threads of a worker start their first tiles together
+    with _WORKER_MODELS_LOCK:
+        model = _WORKER_MODELS.get(key)
+        if model is None:
+            while len(_WORKER_MODELS) >= 4:
+                _WORKER_MODELS.pop(next(iter(_WORKER_MODELS)))
+            model = _WORKER_MODELS[key] = CNNModel(path, providers=providers, sha256=sha256)
+    return model
 
 
 def _dask_tile(tile, cells, source, model_path, model_sha256, providers, opts):
@@ -481,7 +548,6 @@ def build_map(region, *, source, model=None, order=None, output, client=None,
         raise ValueError(f"region {_describe_region(region)[:200]!r} contains no HEALPix "
                          f"cell centre at order {order}")
     tiles, groups = tile_cells(cells, order, tile_order)
-    tile_of = dict(zip(tiles.tolist(), groups))
 
     source_key = getattr(source, "key", None)
     checkpoint = _Checkpoint(checkpoint_path(output), {
@@ -489,6 +555,33 @@ def build_map(region, *, source, model=None, order=None, output, client=None,
         "tile_order": tile_order, "n_cells": int(cells.size),
         "cells_sha256": _sha256_cells(cells), "source": source_key})
     checkpoint.open(resume=resume)
+    try:
+        done = _run_tiles(checkpoint, tiles, groups, source, model, client=client,
+                          providers=providers, progress_bar=progress_bar,
+                          opts=dict(batch_size=batch_size, retries=tile_retries,
+                                    backoff=float(conf.retry_backoff),
+                                    tile_order=tile_order))
+        parts = [done[t] for t in tiles.tolist()]
+        result = parts[0].merge(*parts[1:]) if len(parts) > 1 else parts[0]
+        meta = dict(parts[0].meta)
+        meta["region"] = _describe_region(region)[:20000]
+        meta["build"] = {"n_cells": int(cells.size), "tile_order": tile_order,
+                         "n_tiles": int(len(tiles)),
+                         "date": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S"),
+                         "dask": client is not None}
+        result.meta = meta
+        result.write(output, overwrite=overwrite)
+    finally:
+        checkpoint.close()
+    checkpoint.remove()
+    log.info("build_map: wrote %s (%d cells)", output, len(result))
+    return result
+
+
+def _run_tiles(checkpoint, tiles, groups, source, model, *, client, providers, progress_bar,
+               opts):
+    """Load the finished tiles, compute the others; return ``{tile: ProfileMap}``."""
+    tile_of = dict(zip(tiles.tolist(), groups))
     done = {}
     for tile in checkpoint.finished_tiles():
         if tile not in tile_of:
@@ -496,14 +589,15 @@ def build_map(region, *, source, model=None, order=None, output, client=None,
                                   f"for tile {tile}, which is not in this region; delete it")
         done[tile] = checkpoint.load(tile, tile_of[tile], model.distances)
     pending = [(t, g) for t, g in zip(tiles.tolist(), groups) if t not in done]
+    n_cells = sum(len(g) for g in groups)
     log.info("build_map: %d cells in %d tiles (order %d / tile order %d), %d tiles already "
-             "done", cells.size, len(tiles), order, tile_order, len(done))
+             "done", n_cells, len(tiles), model.order, opts["tile_order"], len(done))
 
     failed = {}
     bar = None
     if progress_bar:
         from tqdm.auto import tqdm
-        bar = tqdm(total=int(cells.size), initial=int(sum(len(p) for p in done.values())),
+        bar = tqdm(total=n_cells, initial=int(sum(len(p) for p in done.values())),
                    unit="cell", desc="build_map")
 
     def on_done(tile, pm):
@@ -516,8 +610,6 @@ def build_map(region, *, source, model=None, order=None, output, client=None,
         log.warning("tile %d failed: %s", tile, exc)
         failed[tile] = exc
 
-    opts = dict(batch_size=batch_size, retries=tile_retries,
-                backoff=float(conf.retry_backoff), tile_order=tile_order)
     try:
         if client is None:
             _run_local(pending, source, model, opts, on_done, on_fail)
@@ -531,22 +623,10 @@ def build_map(region, *, source, model=None, order=None, output, client=None,
         listed = "; ".join(f"tile {t}: {failed[t]}" for t in sorted(failed)[:10])
         more = f" (and {len(failed) - 10} more)" if len(failed) > 10 else ""
         error = PhotometryError(
-            f"{len(failed)} of {len(tiles)} tiles failed (order {tile_order}): {listed}{more}. "
-            f"The {len(done)} finished tiles are saved in {str(checkpoint.path)!r}: rerun the "
-            f"same build to compute only the failed tiles")
+            f"{len(failed)} of {len(tiles)} tiles failed (order {opts['tile_order']}): "
+            f"{listed}{more}. The {len(done)} finished tiles are saved in "
+            f"{str(checkpoint.path)!r}: rerun the same build to compute only the failed "
+            f"tiles")
         error.failed_tiles = sorted(failed)
         raise error
-
-    parts = [done[t] for t in tiles.tolist()]
-    result = parts[0].merge(*parts[1:]) if len(parts) > 1 else parts[0]
-    meta = dict(parts[0].meta)
-    meta["region"] = _describe_region(region)[:20000]
-    meta["build"] = {"n_cells": int(cells.size), "tile_order": tile_order,
-                     "n_tiles": int(len(tiles)),
-                     "date": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S"),
-                     "dask": client is not None}
-    result.meta = meta
-    result.write(output, overwrite=overwrite)
-    checkpoint.remove()
-    log.info("build_map: wrote %s (%d cells)", output, len(result))
-    return result
+    return done

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .quality import BANDS, QualityCuts
+from .quality import BANDS, QualityCuts, _ChunkedCuts, _float64
 
 __all__ = ["CMDChannel", "CMDSpec", "build_cmds", "bin_indices"]
 
@@ -183,8 +183,7 @@ def _exact_bins(values, n, lower, upper, guess):
     Exact bins (-1 below, ``n`` above the range) of ``values``, from estimates
     ``guess`` at most one bin off, by comparison with the edges.
     """
-    with np.errstate(invalid="ignore"):
-        guess = np.clip(guess, 0, n - 1).astype(np.intp)
+    guess = np.clip(guess, 0, n - 1).astype(np.intp)
     guess -= values < lower[guess]
     guess += values >= upper[guess]
     return guess
@@ -226,12 +225,6 @@ def bin_indices(values, lo, hi, n):
 _CHUNK = 1 << 15
 #: Histogram bins of one block of cells (sorted input): 4 MB of int64 counts.
 _BLOCK_BINS = 1 << 19
-
-
-def _float64(column):
-    if np.ma.isMaskedArray(column):
-        return np.ma.filled(np.ma.asarray(column, dtype=np.float64), np.nan)
-    return np.ascontiguousarray(column, dtype=np.float64)
 
 
 def build_cmds(stars, cells, n_cells, spec=None, *, apply_quality=True):
@@ -310,21 +303,22 @@ def build_cmds(stars, cells, n_cells, spec=None, *, apply_quality=True):
         return cmds, n_stars
     builder = _Builder(spec, stars, cells, apply_quality)
     out = cmds.reshape(-1)
-    for start, stop, c_lo, c_hi in _blocks(cells, n_cells, per_cell):
+    builder.sorted = not (n > 1 and np.any(cells[1:] < cells[:-1]))
+    for start, stop, c_lo, c_hi in _blocks(cells, n_cells, per_cell, builder.sorted):
         counts = builder.count(start, stop, c_lo, c_hi)
-        # counts are transformed block by block, while they are in the CPU cache
+        # The counts are transformed block by block, while they are in the CPU cache,
+        # through a lookup table: no bin holds more stars than its block, so for
+        # small blocks a table that long needs no pass to find the largest count.
+        top = stop - start if stop - start <= _CHUNK else int(counts.max(initial=0))
         # mode="clip" (the indices are valid anyway): with the default "raise", take
         # writes to a temporary first when given ``out``
-        # no bin holds more stars than the block: for small blocks a LUT that long
-        # saves a pass over the counts
-        top = stop - start if stop - start <= _CHUNK else int(counts.max(initial=0))
         np.take(builder.lut(top), counts,
                 out=out[c_lo * per_cell:c_hi * per_cell], mode="clip")
         n_stars[c_lo:c_hi] = counts.reshape(c_hi - c_lo, n_ch, -1)[:, 0].sum(axis=1)
     return cmds, n_stars
 
 
-def _blocks(cells, n_cells, per_cell):
+def _blocks(cells, n_cells, per_cell, is_sorted):
     """
     Split the stars into blocks ``(start, stop, first cell, last cell + 1)``.
 
@@ -334,7 +328,7 @@ def _blocks(cells, n_cells, per_cell):
     block of all stars and cells.
     """
     n = len(cells)
-    if n > 1 and np.any(cells[1:] < cells[:-1]):
+    if not is_sorted:
         yield 0, n, 0, n_cells
         return
     span = max(1, _BLOCK_BINS // per_cell)
@@ -361,10 +355,10 @@ class _Builder:
     """
 
     def __init__(self, spec, stars, cells, apply_quality):
-        from .quality import _ChunkedCuts
-
         self.spec = spec
         self.cells = cells
+        #: Whether ``cells`` is sorted (then no negative cell occurs inside a block).
+        self.sorted = False
         n_ch, n_mag, n_col = spec.shape
         self.per_cell = n_ch * n_mag * n_col
         used = sorted({b for ch in spec.channels for b in (ch.mag, *ch.colour)},
@@ -377,26 +371,55 @@ class _Builder:
             [ch.colour_range for ch in spec.channels]
         nbins = [n_mag] * n_ch + [n_col] * n_ch
         self.lo = np.array([[r[0]] for r in ranges])
-        self.hi = np.array([[r[1]] for r in ranges])
         self.scale = np.array([[n / (r[1] - r[0])] for r, n in zip(ranges, nbins)])
         self.nbins = nbins
         self.nmax = np.array([[float(n)] for n in nbins])
         self.edges = [_edges(*r, n) for r, n in zip(ranges, nbins)]
         self.offset = (np.arange(n_ch) * (n_mag * n_col) + 1.0).reshape(-1, 1)
         m = min(_CHUNK, len(cells))
-        self.bins, self.frac = np.empty((2 * n_ch, m)), np.empty((2 * n_ch, m))
-        self.ok, self.near, self.tmp = (np.empty((2 * n_ch, m), bool) for _ in range(3))
+        # flat buffers, viewed as contiguous (axes, stars) arrays for each chunk
+        self.bins, self.frac = np.empty(2 * n_ch * m), np.empty(2 * n_ch * m)
+        self.ok, self.near, self.tmp = (np.empty(2 * n_ch * m, bool) for _ in range(3))
+        self.lower = np.concatenate([lo for lo, _ in self.edges])
+        self.upper = np.concatenate([up for _, up in self.edges])
+        self.first_edge = np.cumsum([0] + nbins[:-1])
+        self.last_bin = np.array(nbins) - 1
         self.base = np.empty(m)
         self.flat = np.empty(n_ch * m, dtype=np.intp)
         self._lut = spec.transform_counts(np.arange(1024))
 
-    def _values(self, row, sl):
-        """The magnitudes or colours of axis ``row`` for stars ``sl``."""
+    def _values(self, row, stars):
+        """The magnitudes or colours of axis ``row`` for the stars at indices ``stars``."""
         n_ch = len(self.spec.channels)
         ch = self.spec.channels[row % n_ch]
         if row < n_ch:
-            return self.mags[ch.mag][sl]
-        return self.mags[ch.colour[0]][sl] - self.mags[ch.colour[1]][sl]
+            return self.mags[ch.mag][stars]
+        return self.mags[ch.colour[0]][stars] - self.mags[ch.colour[1]][stars]
+
+    def _fix_near(self, hits, k_len, start, bins, ok):
+        """
+        Exact bins and range tests at the sorted flat positions ``hits`` of the
+        ``(axes, stars)`` arrays of the chunk that starts at star ``start``.
+        """
+        # hits are sorted: the stars of each axis form one contiguous run
+        bounds = np.searchsorted(hits, np.arange(len(self.nbins) + 1) * k_len)
+        rows = np.repeat(np.arange(len(self.nbins)), np.diff(bounds))
+        stars = hits - rows * k_len + start
+        values = np.empty(hits.size)
+        for r in range(len(self.nbins)):
+            if bounds[r + 1] > bounds[r]:
+                at = slice(bounds[r], bounds[r + 1])
+                values[at] = self._values(r, stars[at])
+        # estimates clipped into the axis' range, as indices into the joined edge tables
+        last = self.last_bin[rows]
+        guess = np.minimum(np.maximum(bins.reshape(-1)[hits], 0), last).astype(np.intp)
+        at = guess + self.first_edge[rows]
+        # both comparisons with the estimate's edges: the bin is off by at most one
+        guess -= values < self.lower[at]
+        guess += values >= self.upper[at]
+        bins.reshape(-1)[hits] = guess
+        # the estimate's range test may be wrong here too: replace it
+        ok.reshape(-1)[hits] = (guess >= 0) & (guess <= last)
 
     def lut(self, top):
         """Transformed counts 0..top (``spec.transform_counts`` of each)."""
@@ -429,8 +452,9 @@ class _Builder:
         k_len = stop - start
         sl = slice(start, stop)
         c = self.cells[sl]
-        bins, frac = self.bins[:, :k_len], self.frac[:, :k_len]
-        ok, near, tmp = (a[:, :k_len] for a in (self.ok, self.near, self.tmp))
+        n_axes = 2 * n_ch
+        bins, frac, ok, near, tmp = (a[:n_axes * k_len].reshape(n_axes, k_len) for a in
+                                     (self.bins, self.frac, self.ok, self.near, self.tmp))
         for k, ch in enumerate(spec.channels):
             np.subtract(self.mags[ch.mag][sl], self.lo[k, 0], out=frac[k])
             colour = frac[n_ch + k]
@@ -448,20 +472,15 @@ class _Builder:
         frac -= bins
         np.less(frac, _NEAR_EDGE, out=near)
         near |= np.greater(frac, 1.0 - _NEAR_EDGE, out=tmp)
-        if near.any():
-            for r in np.flatnonzero(near.any(axis=1)):
-                where = np.flatnonzero(near[r])
-                values = self._values(r, slice(start + where[0], start + where[-1] + 1))
-                values = values[where - where[0]]
-                exact = _exact_bins(values, self.nbins[r], *self.edges[r],
-                                    bins[r, where])
-                bins[r, where] = exact
-                # the estimate's range test may be wrong here too: replace it
-                ok[r, where] = (exact >= 0) & (exact < self.nbins[r])
+        # a few stars per chunk and axis, often exactly on an edge (3-decimal magnitudes)
+        hits = np.flatnonzero(near)
+        if hits.size:
+            self._fix_near(hits, k_len, start, bins, ok)
         # a star counts in channel k if both its axes are in range and its bands pass
         counted = ok[:n_ch]
         counted &= ok[n_ch:]
-        counted &= np.greater_equal(c, 0, out=tmp[0])
+        if c[0] < 0 or not self.sorted:  # sorted blocks start at cell >= 0
+            counted &= np.greater_equal(c, 0, out=tmp[0])
         if self.cuts is not None:
             masks = self.cuts(start, stop)
             for k, ch in enumerate(spec.channels):

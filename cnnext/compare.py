@@ -161,7 +161,9 @@ _CLASS_NAMES = {"MarshallQuery": "marshall2006", "BayestarQuery": "bayestar2019"
 
 
 def _is_cnnext(m):
-    return type(m).__name__ == "CNNExtinctionMap" or hasattr(m, "_cnnext_map")
+    from .map import CNNExtinctionMap
+
+    return isinstance(m, CNNExtinctionMap)
 
 
 def _default_name(m):
@@ -235,8 +237,7 @@ def _query_native(name, m, coords, mode, want_sigma):
         value, sig = m.query(coords, return_sigma=True)
         return np.asarray(value, float), np.asarray(sig, float)
     if cls in ("BayestarQuery", "BayestarWebQuery"):
-        bmode = "median" if mode == "mean" and cls == "BayestarWebQuery" else mode
-        value = np.asarray(m.query(coords, mode=bmode), float)
+        value = np.asarray(m.query(coords, mode=mode), float)
         if want_sigma and cls == "BayestarQuery":
             with warnings.catch_warnings():
                 # coordinates outside the map's footprint are all-NaN: NaN is the answer

@@ -65,7 +65,7 @@ def _stars_to_parquet_bytes(stars, order):
     arrays = {c: pa.array(np.asarray(stars[c], dtype=np.float64)) for c in STAR_COLUMNS}
     for c in FLAG_COLUMNS:
         if c in stars.colnames:
-            arrays[c] = pa.array(np.asarray(stars[c]).astype(str))
+            arrays[c] = _str3_to_arrow(np.asarray(stars[c]))
     arrays["cell"] = pa.array(np.asarray(stars["cell"], dtype=np.int64))
     # astropy's Parquet reader wants the width of string columns (else it warns)
     meta = {f"table::len::{c}".encode(): b"3" for c in FLAG_COLUMNS if c in arrays}
@@ -146,7 +146,15 @@ def fetch_region(region, *, source, output, order=7, tile_order=None, overwrite=
                 "n_cells": int(cells.size), "cells_sha256": _sha256_cells(cells),
                 "source": getattr(source, "key", None), "complete": False}
     if output.exists() and overwrite:
-        shutil.rmtree(output)
+        if output.is_dir() and any(output.iterdir()) and \
+                not (output / "manifest.json").is_file():
+            # never delete a directory that is not a cnnext catalogue
+            raise FileExistsError(f"{str(output)!r} exists and is not a cnnext catalogue; "
+                                  f"choose another output directory")
+        if output.is_dir():
+            shutil.rmtree(output)
+        else:
+            output.unlink()
     tiles_dir = output / "tiles"
     if output.exists():
         if not resume:
@@ -231,6 +239,22 @@ def _flag_array(column):
             # all flags are exactly 3 bytes: the string data *is* an S3 array
             return np.frombuffer(arr.buffers()[2], "S3", count=len(arr), offset=int(offsets[0]))
     return np.asarray(arr.to_numpy(zero_copy_only=False).astype("U3")).astype("S3")
+
+
+def _str3_to_arrow(values):
+    """A numpy array of 3-character flags as an Arrow string array, built from buffers."""
+    import pyarrow as pa
+
+    n = values.size
+    if values.dtype.kind == "U" and values.dtype.itemsize == 12:
+        codes = np.ascontiguousarray(values).view("<u4").reshape(n, 3)
+        if n and codes.min() > 0 and codes.max() < 128:
+            # pure ASCII, exactly 3 characters each: the bytes are the string data
+            data = codes.astype(np.uint8).tobytes()
+            offsets = np.arange(0, 3 * n + 1, 3, dtype=np.int32).tobytes()
+            return pa.Array.from_buffers(pa.string(), n, [None, pa.py_buffer(offsets),
+                                                          pa.py_buffer(data)])
+    return pa.array(values.astype(str))
 
 
 def _bytes_to_str3(values):
@@ -431,7 +455,8 @@ class LocalCatalogSource(PhotometrySource):
         return stars
 
 
-def to_hats(catalogue, output, *, catalog_name=None, highest_order=7, **kwargs):
+def to_hats(catalogue, output, *, catalog_name=None, highest_order=7, progress_bar=False,
+            **kwargs):
     """
     Write a catalogue directory (from `fetch_region`) as a HATS catalogue with LSDB.
 
@@ -448,8 +473,12 @@ def to_hats(catalogue, output, *, catalog_name=None, highest_order=7, **kwargs):
         Name recorded in the HATS properties (default the directory name).
     highest_order : int
         Finest HATS partition order.
+    progress_bar : bool
+        Show LSDB's progress bar while writing.
     **kwargs
-        Passed to `lsdb.from_dataframe` (e.g. ``partition_rows``).
+        Passed to `lsdb.from_dataframe` (e.g. ``partition_rows``). No margin cache
+        is made unless ``margin_threshold`` is given: cnnext's cell queries do not
+        need one, and it is the slow part of the conversion.
 
     Returns
     -------
@@ -470,8 +499,9 @@ def to_hats(catalogue, output, *, catalog_name=None, highest_order=7, **kwargs):
     frame["ra"] = icrs.ra.deg
     frame["dec"] = icrs.dec.deg
     output = Path(os.fspath(output))
+    kwargs.setdefault("margin_threshold", None)
     cat = lsdb.from_dataframe(frame, ra_column="ra", dec_column="dec",
                               catalog_name=catalog_name or output.name,
                               highest_order=highest_order, **kwargs)
-    cat.write_catalog(output)
+    cat.write_catalog(output, progress_bar=progress_bar)
     return output

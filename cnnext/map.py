@@ -13,6 +13,7 @@ dustmaps maps. The uncertainty model behind the ``median``, ``percentile``,
 """
 
 import logging
+import threading
 import warnings
 from pathlib import Path
 
@@ -190,7 +191,8 @@ class CNNExtinctionMap(DustMap):
       network, in batches, and kept in a persistent cache keyed by the model's
       SHA-256, the source's ``key`` and the cell, so that it is never computed
       twice — also across processes and sessions. Computing a cell twice at the
-      same time in two processes is harmless.
+      same time in two processes is harmless; threads sharing one map object
+      never compute a cell twice.
 
     Parameters
     ----------
@@ -268,6 +270,8 @@ class CNNExtinctionMap(DustMap):
         self._progress_bar = bool(progress_bar)
         self._mask_outside = bool(mask_outside_model)
         self._warned = set()
+        # queries from several threads must not compute and merge the same cells twice
+        self._lock = threading.RLock()
         self._model = None
         self._source = None
         self._cache = None
@@ -318,23 +322,34 @@ class CNNExtinctionMap(DustMap):
 
     def _set_map(self, pmap):
         """Install the known profiles and the cell -> row index used by queries."""
-        self._map = pmap
-        self._index = None
+        index = None
         if len(pmap):
             lo, hi = int(pmap.cells[0]), int(pmap.cells[-1])
             span = hi - lo + 1
             # a dense table makes the lookup one gather instead of a binary search
             # (~4x faster for 10^6 coordinates); only when it stays small
             if span <= max(8 * len(pmap), 1 << 22):
-                index = np.full(span, -1, dtype=np.int32)
-                index[pmap.cells - lo] = np.arange(len(pmap))
-                self._index = (lo, index)
+                table = np.full(span, -1, dtype=np.int32)
+                table[pmap.cells - lo] = np.arange(len(pmap))
+                index = (lo, table)
+        # one assignment: a query in another thread sees the old or the new pair
+        self._state = (pmap, index)
 
-    def _lookup(self, cells):
-        """Row of each cell in the known profiles, -1 where unknown or invalid."""
-        if self._index is None:
-            return np.where(cells >= 0, self._map.lookup(cells), -1)
-        lo, index = self._index
+    @property
+    def _map(self):
+        return self._state[0]
+
+    @property
+    def _index(self):
+        return self._state[1]
+
+    @staticmethod
+    def _lookup(cells, state):
+        """Row of each cell in the profiles of ``state``, -1 where unknown or invalid."""
+        pmap, index = state
+        if index is None:
+            return np.where(cells >= 0, pmap.lookup(cells), -1)
+        lo, index = index
         pos = cells - lo
         ok = (pos >= 0) & (pos < index.size)
         return np.where(ok, index[np.where(ok, pos, 0)], -1)
@@ -412,13 +427,19 @@ class CNNExtinctionMap(DustMap):
         return lon, lat, dist
 
     def _rows(self, cells):
-        rows = self._lookup(cells)
-        if self._online:
-            missing = np.unique(cells[(rows < 0) & (cells >= 0)])
-            if missing.size:
-                self._compute(missing)
-                rows = self._lookup(cells)
-        return rows
+        """Rows of ``cells`` (computing missing ones) and the map they index."""
+        state = self._state
+        rows = self._lookup(cells, state)
+        if self._online and np.any((rows < 0) & (cells >= 0)):
+            with self._lock:
+                state = self._state
+                rows = self._lookup(cells, state)
+                missing = np.unique(cells[(rows < 0) & (cells >= 0)])
+                if missing.size:
+                    self._compute(missing)
+                    state = self._state
+                    rows = self._lookup(cells, state)
+        return rows, state[0]
 
     def _compute(self, cells):
         from .sightlines import compute_cells
@@ -427,7 +448,7 @@ class CNNExtinctionMap(DustMap):
             cached = self._cache.load(cells)
             if len(cached):
                 self._set_map(self._map.merge(cached))
-                cells = cells[self._lookup(cells) < 0]
+                cells = cells[self._lookup(cells, self._state) < 0]
         if cells.size:
             log.info("computing %d sightline cells from %s", cells.size, self._source.key)
         for start in range(0, cells.size, self._chunk_size):
@@ -551,8 +572,7 @@ class CNNExtinctionMap(DustMap):
         shape = coords.shape
         lon, lat, dist = self._galactic(coords)
         cells = _cells_of(lon, lat, self._order)
-        rows = self._rows(cells)
-        pm = self._map
+        rows, pm = self._rows(cells)
         found = rows >= 0
         r = np.where(found, rows, 0)
         row_flags = np.where(found, pm.flags[r] if len(pm) else 0, FLAG_NO_DATA)

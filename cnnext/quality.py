@@ -86,7 +86,7 @@ def _float64(column):
     """A column as a float64 array, masked entries NaN (no copy when already float64)."""
     if np.ma.isMaskedArray(column):
         return np.ma.filled(np.ma.asarray(column, dtype=np.float64), np.nan)
-    return np.asarray(column, dtype=np.float64)
+    return np.ascontiguousarray(column, dtype=np.float64)
 
 
 @dataclass(frozen=True)
@@ -250,17 +250,18 @@ class _ChunkedCuts:
         for band in self.bands:
             k = BANDS.index(band)
             ok = self.out[band][:k_len]
+            err = self.errs[band][sl] if band in self.errs else None
+            test_err = err is not None and not self.cuts.keep_upper_limits
             if self.check_magnitudes:
                 np.isfinite(self.mags[band][sl], out=ok)
+                if test_err:
+                    ok &= np.isfinite(err, out=hit)
+            elif test_err:
+                np.isfinite(err, out=ok)
             else:
                 ok[...] = True
-            if band in self.errs:
-                err = self.errs[band][sl]
-                if not self.cuts.keep_upper_limits:
-                    ok &= np.isfinite(err, out=hit)
-                if self.cuts.max_error is not None:
-                    with np.errstate(invalid="ignore"):
-                        ok &= ~np.greater(err, self.cuts.max_error, out=hit)
+            if err is not None and self.cuts.max_error is not None:
+                ok &= ~np.greater(err, self.cuts.max_error, out=hit)
             if rows is not None:
                 ok &= rows[k]
             out[band] = ok

@@ -21,13 +21,14 @@ def add_arguments(parser):
                              "2, 0)')")
     parser.add_argument("--seed", type=int, default=2022, help="seed of the mock sky")
     parser.add_argument("--providers", default="auto", help="auto, cpu or cuda")
-    parser.add_argument("--progress", action="store_true", help="show a progress bar")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def run(args):
     from ..demo import format_report, run_demo
 
     result = run_demo(args.outdir, model=args.model, quick=args.quick, region=args.region,
-                      seed=args.seed, progress_bar=args.progress, providers=args.providers)
+                      seed=args.seed, progress_bar=not args.no_progress,
+                      providers=args.providers)
     print(format_report(result))
     return 0

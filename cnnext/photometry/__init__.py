@@ -4,8 +4,9 @@ Sources of 2MASS photometry.
 
 Every source returns the cnnext star table (see `~cnnext.photometry.base`) for a set
 of HEALPix cells or for a cone, whatever the server calls its columns:
-`VizierSource` (VizieR ``II/246/out``), `IrsaSource` (IRSA TAP ``fp_psc``) and
-`TableSource` (a local table or file). `to_star_table` is the column
+`VizierSource` (VizieR ``II/246/out``), `IrsaSource` (IRSA TAP ``fp_psc``),
+`TableSource` (a local table or file), `HatsSource` (a HATS catalogue read with
+LSDB) and `MockSky` (the synthetic sky). `to_star_table` is the column
 normalisation they share.
 """
 
@@ -13,3 +14,17 @@ from .base import *  # noqa: F401,F403
 from .table import *  # noqa: F401,F403
 from .vizier import *  # noqa: F401,F403
 from .irsa import *  # noqa: F401,F403
+from .hats import *  # noqa: F401,F403
+from . import base, table, vizier, irsa, hats
+
+__all__ = (base.__all__ + table.__all__ + vizier.__all__ + irsa.__all__ + hats.__all__
+           + ["MockSky"])
+
+
+def __getattr__(name):
+    # MockSky needs the Galaxy model (cnnext.synthetic): imported on first use only
+    if name == "MockSky":
+        from .mock import MockSky
+
+        return MockSky
+    raise AttributeError(f"module 'cnnext.photometry' has no attribute {name!r}")

@@ -273,7 +273,9 @@ class TiledRemoteSource(PhotometrySource):
                     bar.total += len(children) - 1
                     bar.refresh()
                     continue
-                parts.append(_select(stars, tile, t_order, cells, order))
+                part = _select(stars, tile, t_order, cells, order)
+                if len(part):
+                    parts.append(part)
                 bar.update(1)
         if not parts:
             return _empty_with_cells()

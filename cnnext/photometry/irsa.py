@@ -50,8 +50,10 @@ class IrsaSource(TiledRemoteSource):
     >>> source = IrsaSource(tap_url="https://irsa.ipac.caltech.edu/TAP")
     >>> source.key
     'irsa:https://irsa.ipac.caltech.edu/TAP:fp_psc'
-    >>> print(source.adql(280.0, -5.0, 0.5))
-    SELECT ra, dec, glon, glat, designation, j_m, j_msigcom, h_m, h_msigcom, k_m, k_msigcom, ph_qual, cc_flg FROM fp_psc WHERE CONTAINS(POINT('ICRS', ra, dec), CIRCLE('ICRS', 280.0000000000, -5.0000000000, 0.5000000000)) = 1
+    >>> print(source.adql(280.0, -5.0, 0.5))  # doctest: +NORMALIZE_WHITESPACE
+    SELECT ra, dec, glon, glat, designation, j_m, j_msigcom, h_m, h_msigcom, k_m,
+    k_msigcom, ph_qual, cc_flg FROM fp_psc WHERE CONTAINS(POINT('ICRS', ra, dec),
+    CIRCLE('ICRS', 280.0000000000, -5.0000000000, 0.5000000000)) = 1
     """
 
     def __init__(self, *, tap_url=None, table="fp_psc", row_limit=None, tile_order=None,

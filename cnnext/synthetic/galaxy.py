@@ -25,6 +25,7 @@ from dataclasses import dataclass, asdict
 import numpy as np
 from astropy.table import Table
 import astropy.units as u
+from scipy.special import ndtr
 
 from .imf import PowerLawIMF
 from .isochrones import load_parsec_grid
@@ -120,6 +121,21 @@ def distance_modulus(distance_kpc):
     """Return the distance modulus of distances in kpc (mag)."""
     with np.errstate(divide="ignore"):
         return 5.0 * np.log10(np.asarray(distance_kpc, dtype=float)) + 10.0
+
+
+def _scalar_lb(l, b):
+    """Return (l, b) as floats in deg, or raise naming the argument."""
+    out = []
+    for name, value in (("l", l), ("b", b)):
+        if isinstance(value, u.Quantity):
+            value = value.to_value(u.deg)
+        if np.ndim(value) != 0 or not np.isfinite(value):
+            raise ValueError(f"{name} must be one finite Galactic coordinate in deg (a cone "
+                             f"centre), got {value!r}; sample cones one at a time")
+        out.append(float(value))
+    if abs(out[1]) > 90:
+        raise ValueError(f"b must be within [-90, 90] deg, got {out[1]!r}")
+    return out[0] % 360.0, out[1]
 
 
 def _solid_angle_deg2(solid_angle):
@@ -270,7 +286,7 @@ class GalaxyModel:
                          1.0 + self.flare_gamma * (R - self.flare_start), 1.0)
         return (z - zw) / kappa
 
-    def _law(self, pop, R, z, phi, l=None, b=None, d=None):
+    def _law(self, pop, R, z, phi):
         name = pop.name
         if name.startswith("thin"):
             zz = self._disc_z(R, z, phi)
@@ -360,8 +376,6 @@ class GalaxyModel:
 
     def _mh_weights(self, pop, mean):
         """Gaussian probability of each grid [M/H] cell, for means of shape (n,)."""
-        from scipy.special import ndtr
-
         mh = self.grid.mh_values
         edges = np.concatenate([[-np.inf], (mh[:-1] + mh[1:]) / 2, [np.inf]])
         mean = np.atleast_1d(mean)
@@ -500,7 +514,20 @@ class GalaxyModel:
         """
         Return the expected number of stars of each (block, shell).
 
-        Mostly for diagnostics and validation; `sample` draws from it.
+        Mostly for diagnostics and validation; `sample` draws from it. A star
+        counts in a shell when it is brighter than ``faint_limit + margin`` at the
+        shell's near edge, so the counts slightly exceed those of stars brighter
+        than the limit at their own distance.
+
+        Parameters
+        ----------
+        l, b, solid_angle, max_distance, faint_limit, band
+            As in `sample`.
+        margin : float
+            Added to ``faint_limit`` (mag).
+        return_index : bool
+            Also return the end index of each (block, shell) in the model's
+            sorted segment table (used by `sample`).
 
         Returns
         -------
@@ -510,6 +537,7 @@ class GalaxyModel:
         edges : `numpy.ndarray`
             Shell edges in kpc.
         """
+        l, b = _scalar_lb(l, b)
         omega = _solid_angle_deg2(solid_angle) * (np.pi / 180.0) ** 2
         max_distance = float(max_distance)
         if not max_distance > 0:
@@ -523,21 +551,30 @@ class GalaxyModel:
         lim = float(faint_limit) + margin - distance_modulus(near)
         lim = np.clip(lim + 40.0, 0.0, 99.0)
         n_blocks = len(t["first"])
-        idx = np.searchsorted(t["key"], (np.arange(n_blocks) * 100.0)[:, None] + lim[None, :],
-                              side="right")
+        # limits decrease with distance: search them reversed, so that all queries
+        # are sorted (much faster), then flip back
+        queries = (np.arange(n_blocks) * 100.0)[:, None] + lim[None, ::-1]
+        idx = np.searchsorted(t["key"], queries.ravel(), side="right").reshape(
+            queries.shape)[:, ::-1]
         lum = t["cum_ex"][idx] - t["cum_ex"][t["first"]][:, None]  # (n_blocks, n_shells)
-        factor = np.empty_like(lum)
-        for ip, pop in enumerate(self.populations):
-            sel = t["block_pop"] == ip
-            rho = self.density(pop.name, R, z, phi)
-            mh_w = self._mh_weights(pop, self._feh_mean(pop, R))  # (n_mh, n_shells)
-            factor[sel] = mh_w[t["block_mh"][sel]] * (rho * dvol)[None, :]
+        # all populations at once: [M/H] weights (pop, mh, shell) and densities
+        mh = self.grid.mh_values
+        mh_edges = np.concatenate([[-np.inf], (mh[:-1] + mh[1:]) / 2, [np.inf]])
+        grad = np.array([self.feh_gradient if p.feh_gradient else 0.0
+                         for p in self.populations])
+        feh = np.array([p.feh for p in self.populations])
+        sig = np.array([p.feh_sigma for p in self.populations])
+        mean = feh[:, None] + grad[:, None] * (R - self.R0)[None, :]
+        cdf = ndtr((mh_edges[None, :, None] - mean[:, None, :]) / sig[:, None, None])
+        mh_w = np.diff(cdf, axis=1)
+        rho = np.array([self.density(p.name, R, z, phi) for p in self.populations])
+        factor = mh_w[t["block_pop"], t["block_mh"]] * (rho * dvol[None, :])[t["block_pop"]]
         if return_index:
             return lum * factor, edges, idx
         return lum * factor, edges
 
     def sample(self, l, b, solid_angle, *, max_distance=25.0, faint_limit=15.5, band="Ks",
-               seed=None):
+               seed=None, positions=True):
         """
         Draw the intrinsic stars of a cone.
 
@@ -557,6 +594,9 @@ class GalaxyModel:
             Band of ``faint_limit``.
         seed : int, `numpy.random.Generator` or None
             Random seed; the same seed gives the same stars.
+        positions : bool
+            Draw each star's (l, b) in the cap; `False` puts them all at the centre
+            (for callers that place the stars themselves).
 
         Returns
         -------
@@ -571,6 +611,7 @@ class GalaxyModel:
         """
         if band not in ("J", "H", "Ks"):
             raise ValueError(f"band must be 'J', 'H' or 'Ks', got {band!r}")
+        l, b = _scalar_lb(l, b)
         rng = np.random.default_rng(seed)
         t = self._table(band)
         margin = 0.3  # interpolation moves stars by less than this; cut again below
@@ -602,27 +643,25 @@ class GalaxyModel:
         keep = (values[band] + mu <= faint_limit) & (dist <= max_distance)
         order = np.argsort(dist[keep], kind="stable")
         sel = np.flatnonzero(keep)[order]
-        ls, bs = _cap_positions(l, b, _solid_angle_deg2(solid_angle), len(sel), rng)
+        if positions:
+            ls, bs = _cap_positions(l, b, _solid_angle_deg2(solid_angle), len(sel), rng)
+        else:
+            ls, bs = np.full(len(sel), float(l) % 360.0), np.full(len(sel), float(b))
         pop_index = np.array([p.index for p in self.populations])
-        out = Table()
-        out["l"] = ls
-        out["b"] = bs
-        out["distance"] = dist[sel]
+        mu_sel = mu[sel]
+        data = {"l": ls, "b": bs, "distance": dist[sel]}
         for bnd in ("J", "H", "Ks"):
-            out[f"M_{bnd}"] = values[bnd][sel]
+            data[f"M_{bnd}"] = values[bnd][sel]
         for bnd in ("J", "H", "Ks"):
-            out[bnd] = values[bnd][sel] + mu[sel]
-        out["population"] = pop_index[pops[sel]].astype(np.int16)
-        out["age"] = 10.0 ** (values["logage"][sel] - 9.0)
-        out["mh"] = values["mh"][sel]
-        out["mass"] = values["mass"][sel]
-        out["phase"] = values["label"][sel].astype(np.int16)
-        out["l"].unit = out["b"].unit = "deg"
-        out["distance"].unit = "kpc"
-        for name in ("M_J", "M_H", "M_Ks", "J", "H", "Ks"):
-            out[name].unit = "mag"
-        out["age"].unit = "Gyr"
-        out["mass"].unit = "solMass"
+            data[bnd] = data[f"M_{bnd}"] + mu_sel
+        data["population"] = pop_index[pops[sel]].astype(np.int16)
+        data["age"] = 10.0 ** (values["logage"][sel] - 9.0)
+        data["mh"] = values["mh"][sel]
+        data["mass"] = values["mass"][sel]
+        data["phase"] = values["label"][sel].astype(np.int16)
+        units = {"l": "deg", "b": "deg", "distance": "kpc", "age": "Gyr", "mass": "solMass",
+                 **{name: "mag" for name in ("M_J", "M_H", "M_Ks", "J", "H", "Ks")}}
+        out = Table(data, units=units, copy=False)
         out.meta.update({"l": float(l), "b": float(b),
                          "solid_angle_deg2": _solid_angle_deg2(solid_angle),
                          "max_distance_kpc": float(max_distance),
@@ -653,7 +692,10 @@ class GalaxyModel:
         f = np.where(same, frac, 0.0)
         here = np.take(packed, rows, axis=0)
         base = here + f[:, None] * (np.take(packed, nxt, axis=0) - here)
-        count = grid.phase_count[iso, label]
+        n_label = grid.n_label
+        count_flat = grid.phase_count.ravel()
+        start_flat = grid.phase_start.ravel()
+        count = np.take(count_flat, iso * n_label + label)
         q = (np.take(grid.phase_rank, rows) + f) / np.maximum(count - 1, 1)
         n_age = grid.n_age
         n_mh = len(grid.mh_values)
@@ -669,13 +711,14 @@ class GalaxyModel:
                 j = i_mh + step
                 valid = (j >= 0) & (j < n_mh)
                 nb_iso = np.clip(j, 0, n_mh - 1) * n_age + i_age
-            n_nb = grid.phase_count[nb_iso, label]
+            key = nb_iso * n_label + label
+            n_nb = np.take(count_flat, key)
             valid &= n_nb > 0
             pos = q * np.maximum(n_nb - 1, 0)
             lo = pos.astype(np.int64)
             w = (pos - lo)[:, None]
             hi = np.minimum(lo + 1, np.maximum(n_nb - 1, 0))
-            start = grid.phase_start[nb_iso, label]
+            start = np.take(start_flat, key)
             r_lo = np.take(grid.phase_rows, np.clip(start + lo, 0, n_rows - 1))
             r_hi = np.take(grid.phase_rows, np.clip(start + hi, 0, n_rows - 1))
             p_lo = np.take(packed, r_lo, axis=0)

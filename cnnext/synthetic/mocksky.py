@@ -13,6 +13,8 @@ through the cell centre, evaluated at each star's distance) and observed with
 so a cell's stars do not depend on how queries are batched.
 """
 
+import hashlib
+import json
 import logging
 from collections import OrderedDict
 
@@ -138,8 +140,9 @@ class MockSky(PhotometrySource):
         self._profiles = {}
         self._field = None
         self._clouds = None
-        self.key = (f"mocksky-s{self.seed}-o{self.order}-"
-                    f"{l0:g}_{l1:g}_{b0:g}_{b1:g}-c{self.n_clouds}")
+        # every parameter enters the key: caches of map builds must not mix skies
+        digest = hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode())
+        self.key = f"mocksky-s{self.seed}-o{self.order}-{digest.hexdigest()[:12]}"
 
     def __getstate__(self):
         # caches are rebuilt on demand (deterministically, from the seed)
@@ -375,7 +378,7 @@ class MockSky(PhotometrySource):
         rng = self._rng(3, self.order, cell)
         stars = self.galaxy.sample(float(lon[0]), float(lat[0]), cell_area(self.order),
                                    max_distance=self.star_distance,
-                                   faint_limit=self.faint_limit, seed=rng)
+                                   faint_limit=self.faint_limit, seed=rng, positions=False)
         hp = HEALPix(nside=level_to_nside(self.order), order="nested")
         n = len(stars)
         pl, pb = hp.healpix_to_lonlat(np.full(n, cell), dx=rng.random(n), dy=rng.random(n))

@@ -218,7 +218,7 @@ def _simulate(intrinsic, av, law, tables, rng=None, bits=None):
     per star and band: ``r`` decides detection (``r < 65536 p``, p the
     completeness) and contamination flags (``r < 65536 p f``, f the flag rate, so
     that flags are independent of detection given it); the other picks a normal
-    deviate from a 65536-point inverse-CDF table (|z| ≤ 4.3). Probabilities are
+    deviate from a 65536-point inverse-CDF table (abs(z) ≤ 4.3). Probabilities are
     thus quantised to 1/65536. Errors, completeness and letters are those of the
     true magnitude (2MASS derives them from the measured flux; the difference is
     far below the sensitivity of the letter thresholds), looked up in
@@ -233,7 +233,6 @@ def _simulate(intrinsic, av, law, tables, rng=None, bits=None):
         bits = _draw_bits(rng, int(np.prod(av.shape)))
     out = {}
     inv = np.float32(1.0 / _TABLE_STEP)
-    size = int(np.prod(av.shape))
     normal = _normal_table()
     for band in _BAND_KEYS:
         tab = tables[band]
@@ -260,7 +259,7 @@ def _flag_chars(r, idx, tab):
 _LETTERS = np.frombuffer(b"ABCD", dtype=np.uint8)
 
 
-def _av_at_stars(stars, profile, n_profiles=None):
+def _av_at_stars(stars, profile):
     """A_V in front of each star, ``(P, N)``, from a profile set, an array or a number."""
     from .profiles import ExtinctionProfiles
 

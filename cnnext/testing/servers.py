@@ -104,7 +104,7 @@ def random_stars(n, *, l=(279.0, 281.0), b=(-1.0, 1.0), seed=0, upper_limit_frac
     t["l"] = gal.l.to_value(u.deg)
     t["b"] = gal.b.to_value(u.deg)
     qual = np.full((n, 3), "A")
-    for k, band in enumerate(("J", "H", "Ks")):
+    for band in ("J", "H", "Ks"):
         t[band] = np.round(mags[band], 3)
     for k, band in enumerate(("J", "H", "Ks")):
         err = np.round(0.02 + 0.1 * np.exp(mags[band] - 16.0), 3)
@@ -156,7 +156,10 @@ class _FakeServer:
                  hang_seconds=30.0):
         if not isinstance(stars, Table):
             raise TypeError(f"stars must be an astropy Table, got {type(stars).__name__}")
-        stars = Table(stars, copy=True)
+        stars = Table(stars, copy=True, masked=False)
+        for name in ("J", "H", "Ks", "e_J", "e_H", "e_Ks"):
+            if name in stars.colnames:  # masked values are served as empty cells
+                stars[name] = np.ma.filled(np.ma.asarray(stars[name], dtype=float), np.nan)
         if "ra" not in stars.colnames or "dec" not in stars.colnames:
             icrs = SkyCoord(np.asarray(stars["l"]) * u.deg, np.asarray(stars["b"]) * u.deg,
                             frame="galactic").icrs

@@ -3,6 +3,7 @@
 
 import json
 import os
+import shutil
 
 import numpy as np
 import pytest
@@ -162,7 +163,7 @@ def test_cells_region_and_arguments(tmp_path, source, model):
     assert not (tmp_path / "d.fits").exists()
 
 
-def test_failed_tiles_are_listed_then_resumed(tmp_path, source, model):
+def test_failed_tiles_are_listed_then_resumed(tmp_path, source, model, clean_map):
     cells = region_to_cells(REGION, 7)
     bad = cells[[0, -1]]
     flaky = FlakySource(source, fail_cells=bad)
@@ -185,10 +186,8 @@ def test_failed_tiles_are_listed_then_resumed(tmp_path, source, model):
     got = build_map(REGION, source=healed, model=model, output=out, tile_order=TILE_ORDER,
                     progress_bar=False)
     assert sorted(int(c[0]) >> 2 for c in healed.calls) == bad_tiles
-    clean = build_map(REGION, source=source, model=model, output=tmp_path / "clean.fits",
-                      tile_order=TILE_ORDER, progress_bar=False)
-    assert_maps_equal(got, clean)
-    assert_maps_equal(read_map(out), clean)
+    assert_maps_equal(got, clean_map[0])
+    assert_maps_equal(read_map(out), clean_map[0])
     assert not checkpoint_path(out).exists()
 
 
@@ -213,18 +212,34 @@ def test_programming_errors_are_not_retried(tmp_path, source, model):
     assert len(broken.calls) == 1
 
 
-def _partial_build(tmp_path, source, model, out):
-    """A build whose last tile fails: leaves a checkpoint with all other tiles."""
+@pytest.fixture(scope="module")
+def _partial_checkpoint(tmp_path_factory, source, model):
+    """A build whose last tile failed: a checkpoint with all other tiles."""
+    out = tmp_path_factory.mktemp("partial") / "map.fits"
     cells = region_to_cells(REGION, 7)
-    with pytest.raises(PhotometryError):
+    with conf.set_temp("retry_backoff", 0.001), pytest.raises(PhotometryError):
         build_map(REGION, source=FlakySource(source, fail_cells=cells[-1:]), model=model,
                   output=out, tile_order=TILE_ORDER, progress_bar=False, tile_retries=0)
     return checkpoint_path(out)
 
 
-def test_checkpoint_of_another_build_is_refused(tmp_path, source, model):
+@pytest.fixture
+def partial(tmp_path, _partial_checkpoint):
+    """A fresh copy of that checkpoint: returns (output, checkpoint directory)."""
     out = tmp_path / "map.fits"
-    ckpt = _partial_build(tmp_path, source, model, out)
+    shutil.copytree(_partial_checkpoint, checkpoint_path(out))
+    return out, checkpoint_path(out)
+
+
+@pytest.fixture(scope="module")
+def clean_map(tmp_path_factory, source, model):
+    out = tmp_path_factory.mktemp("clean") / "clean.fits"
+    return build_map(REGION, source=source, model=model, output=out, tile_order=TILE_ORDER,
+                     progress_bar=False), out
+
+
+def test_checkpoint_of_another_build_is_refused(tmp_path, source, model, partial):
+    out, ckpt = partial
     other = CNNModel(write_tiny_model(tmp_path / "other.onnx", seed=5), providers="cpu")
     with pytest.raises(CheckpointError, match="another build.*model.*resume=False"):
         build_map(REGION, source=source, model=other, output=out, tile_order=TILE_ORDER,
@@ -243,11 +258,10 @@ def test_checkpoint_of_another_build_is_refused(tmp_path, source, model):
     assert not ckpt.exists()
 
 
-def test_other_source_key_warns(tmp_path, source, model):
+def test_other_source_key_warns(source, model, partial):
     from cnnext.exceptions import CnnextWarning
 
-    out = tmp_path / "map.fits"
-    _partial_build(tmp_path, source, model, out)
+    out, _ = partial
     other = TableSource(source.stars, key="mock:other")
     with pytest.warns(CnnextWarning, match="started with photometry source 'table:test'"):
         build_map(REGION, source=other, model=model, output=out, tile_order=TILE_ORDER,
@@ -255,9 +269,8 @@ def test_other_source_key_warns(tmp_path, source, model):
 
 
 @pytest.mark.parametrize("damage", ["truncate", "garbage", "empty", "wrong_cells"])
-def test_corrupted_checkpoint_file_names_the_file(tmp_path, source, model, damage):
-    out = tmp_path / "map.fits"
-    ckpt = _partial_build(tmp_path, source, model, out)
+def test_corrupted_checkpoint_file_names_the_file(source, model, damage, partial, clean_map):
+    out, ckpt = partial
     victim = sorted(ckpt.glob("tile-*.npz"))[1]
     data = victim.read_bytes()
     if damage == "truncate":
@@ -272,19 +285,17 @@ def test_corrupted_checkpoint_file_names_the_file(tmp_path, source, model, damag
                                               f"delete it to recompute"):
         build_map(REGION, source=source, model=model, output=out, tile_order=TILE_ORDER,
                   progress_bar=False)
-    # deleting the damaged file is enough: its tile is recomputed
-    victim.unlink()
-    m = build_map(REGION, source=source, model=model, output=out, tile_order=TILE_ORDER,
-                  progress_bar=False)
-    clean = build_map(REGION, source=source, model=model, output=tmp_path / "clean.fits",
+    if damage == "truncate":
+        # deleting the damaged file is enough: its tile is recomputed
+        victim.unlink()
+        m = build_map(REGION, source=source, model=model, output=out,
                       tile_order=TILE_ORDER, progress_bar=False)
-    assert_maps_equal(m, clean)
+        assert_maps_equal(m, clean_map[0])
 
 
 @pytest.mark.parametrize("damage", ["garbage", "missing", "json"])
-def test_corrupted_manifest_names_the_file(tmp_path, source, model, damage):
-    out = tmp_path / "map.fits"
-    ckpt = _partial_build(tmp_path, source, model, out)
+def test_corrupted_manifest_names_the_file(source, model, damage, partial):
+    out, ckpt = partial
     manifest = ckpt / "manifest.json"
     if damage == "garbage":
         manifest.write_bytes(b"\x00\xff{{")
@@ -297,9 +308,8 @@ def test_corrupted_manifest_names_the_file(tmp_path, source, model, damage):
                   progress_bar=False)
 
 
-def test_stale_temporary_files_are_ignored(tmp_path, source, model):
-    out = tmp_path / "map.fits"
-    ckpt = _partial_build(tmp_path, source, model, out)
+def test_stale_temporary_files_are_ignored(source, model, partial):
+    out, ckpt = partial
     # what a kill during a tile write leaves behind
     (ckpt / "tile-7-99.npz.abc123.tmp").write_bytes(b"half a file")
     m = build_map(REGION, source=source, model=model, output=out, tile_order=TILE_ORDER,
@@ -309,11 +319,9 @@ def test_stale_temporary_files_are_ignored(tmp_path, source, model):
 
 
 @pytest.mark.parametrize("damage", ["truncate", "garbage", "header"])
-def test_corrupted_map_file_names_the_file(tmp_path, source, model, damage):
+def test_corrupted_map_file_names_the_file(tmp_path, damage, clean_map):
     out = tmp_path / "map.fits"
-    build_map(REGION, source=source, model=model, output=out, tile_order=TILE_ORDER,
-              progress_bar=False)
-    data = out.read_bytes()
+    data = clean_map[1].read_bytes()
     if damage == "truncate":
         out.write_bytes(data[: len(data) // 2])
     elif damage == "garbage":
@@ -322,3 +330,36 @@ def test_corrupted_map_file_names_the_file(tmp_path, source, model, damage):
         out.write_bytes(data.replace(b"cnnext-map-1", b"something-1"))
     with pytest.raises(MapFileError, match=f"map file '{out}' is corrupted"):
         read_map(out)
+
+
+def test_resume_false_never_deletes_foreign_directories(tmp_path, source, model):
+    out = tmp_path / "map.fits"
+    foreign = checkpoint_path(out)
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("mine")
+    with pytest.raises(CheckpointError, match="is not a cnnext checkpoint"):
+        build_map(REGION, source=source, model=model, output=out, resume=False,
+                  progress_bar=False)
+    assert (foreign / "notes.txt").exists()
+    with pytest.raises(CheckpointError, match="manifest .* is missing"):
+        build_map(REGION, source=source, model=model, output=out, progress_bar=False)
+
+
+def test_two_builds_cannot_share_a_checkpoint(source, model, partial):
+    fcntl = pytest.importorskip("fcntl")
+    out, ckpt = partial
+    # another process holds the lock of this checkpoint (the OS frees it if it dies)
+    with open(ckpt / "lock", "a+") as other:
+        fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        other.seek(0)
+        other.truncate()
+        other.write("12345")
+        other.flush()
+        for resume in (True, False):
+            with pytest.raises(CheckpointError, match=r"another build \(process 12345\)"):
+                build_map(REGION, source=source, model=model, output=out, resume=resume,
+                          tile_order=TILE_ORDER, progress_bar=False)
+    assert ckpt.exists()
+    m = build_map(REGION, source=source, model=model, output=out, tile_order=TILE_ORDER,
+                  progress_bar=False)
+    assert len(m) == 20 and not ckpt.exists()

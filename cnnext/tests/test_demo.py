@@ -58,7 +58,7 @@ def test_demo_cli(tiny_model, tmp_path, capsys):
     pytest.importorskip("cnnext.synthetic", reason="needs the mock sky")
     out = tmp_path / "cli-demo"
     assert main(["demo", "--outdir", str(out), "--model", str(tiny_model), "--region",
-                 TINY_REGION, "--seed", "1"]) == 0
+                 TINY_REGION, "--seed", "1", "--no-progress"]) == 0
     text = capsys.readouterr().out
     assert text.startswith(f"cnnext demo: {TINY_REGION}")
     rows = [line.split() for line in text.splitlines()

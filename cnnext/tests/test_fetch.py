@@ -144,6 +144,13 @@ def test_fetch_refuses_another_region(tmp_path, remote):
     cat = fetch_region("galactic; circle(280, 0, 0.5)", source=remote, output=out,
                        progress_bar=False, overwrite=True)
     assert len(cat.cells) == len(region_to_cells("galactic; circle(280, 0, 0.5)", 7))
+    # overwrite never deletes a directory that is not a catalogue
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "thesis.tex").write_text("precious")
+    with pytest.raises(FileExistsError, match="not a cnnext catalogue"):
+        fetch_region(REGION, source=remote, output=tmp_path / "mine", overwrite=True,
+                     progress_bar=False)
+    assert (tmp_path / "mine" / "thesis.tex").exists()
 
 
 def test_damaged_catalogue_names_the_file(tmp_path, remote):
@@ -158,3 +165,25 @@ def test_damaged_catalogue_names_the_file(tmp_path, remote):
         LocalCatalogSource(out)
     with pytest.raises(FileNotFoundError, match="not a cnnext catalogue"):
         LocalCatalogSource(tmp_path)
+
+
+def test_fetch_from_vizier_then_build_offline(tmp_path):
+    """The real astroquery client against a local fake VizieR, then an offline build."""
+    from cnnext.testing.servers import FakeVizier
+
+    stars = random_stars(3000, l=(279.0, 281.0), b=(-1.0, 1.0), seed=5)
+    region = "galactic; box(280, 0, 1.5, 1.2, 0)"
+    model = CNNModel(write_tiny_model(tmp_path / "tiny.onnx"), providers="cpu")
+    with conf.set_temp("max_retries", 2), FakeVizier(stars, faults=["http500"]) as server:
+        source = server.source(cache=False)
+        online = build_map(region, source=source, model=model, output=tmp_path / "on.fits",
+                           progress_bar=False)
+        cat = fetch_region(region, source=source, output=tmp_path / "cat",
+                           progress_bar=False)
+    # the server is gone: the build runs from the local copy
+    offline = build_map(region, source=cat, model=model, output=tmp_path / "off.fits",
+                        progress_bar=False)
+    np.testing.assert_array_equal(offline.cells, online.cells)
+    np.testing.assert_array_equal(offline.n_stars, online.n_stars)
+    np.testing.assert_array_equal(offline.av, online.av)
+    assert cat.manifest["source"].startswith("vizier:127.0.0.1")

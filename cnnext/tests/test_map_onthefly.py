@@ -289,3 +289,18 @@ def test_build_map_file_equals_on_the_fly(tmp_path, model_path, stars):
         a, b = from_file(c, **kwargs), on_the_fly(c, **kwargs)
         np.testing.assert_array_equal(a, b)
     assert np.all(np.isfinite(from_file(c)))
+
+
+def test_threads_share_one_map(model_path, stars):
+    from concurrent.futures import ThreadPoolExecutor
+
+    source = CountingSource(stars, key="t")
+    m = CNNExtinctionMap(model=model_path, source=source, cache=False, providers="cpu",
+                         chunk_size=2)
+    coords = [positions(15, seed=s) for s in range(6)]
+    with ThreadPoolExecutor(3) as pool:
+        results = list(pool.map(m.query, coords))
+    for c, got in zip(coords, results):
+        np.testing.assert_allclose(got, reference(stars, model_path, c), rtol=1e-5)
+    asked = np.concatenate(source.calls)
+    assert asked.size == np.unique(asked).size  # no cell computed twice

@@ -93,7 +93,6 @@ class _Generator:
         ds = config.dataset
         self.spec = _counting_spec(ds.spec)
         self.law = ds.law
-        self.nodes = ds.distances
         self.order = config.region.healpix_order
         self.area = cell_area(self.order)
         self._source = None
@@ -321,7 +320,7 @@ def generate_evaluation_set(config, workdir, *, n_jobs=1, progress_bar=False):
     return _run_splits(config, workdir, splits, n_jobs=n_jobs, progress_bar=progress_bar)
 
 
-def load_examples(workdir, split, *, config=None):
+def load_examples(workdir, split, *, config=None, check=True):
     """
     Load a split of a dataset into memory.
 
@@ -335,6 +334,9 @@ def load_examples(workdir, split, *, config=None):
     config : `~cnnext.training.presets.TrainingConfig`, optional
         Needed for ``"train"``/``"val"`` (the realisation split), checked against
         the manifest.
+    check : bool
+        Refuse a dataset made with another configuration (default). Pass `False`
+        to reuse examples on purpose, e.g. to compare networks on an old dataset.
 
     Returns
     -------
@@ -346,7 +348,7 @@ def load_examples(workdir, split, *, config=None):
         raise FileNotFoundError(f"no dataset in {str(workdir)!r} (missing "
                                 f"{str(manifest)!r}); run generate_dataset first")
     info = json.loads(manifest.read_text())
-    if config is not None and info["dataset_hash"] != config.dataset_hash():
+    if check and config is not None and info["dataset_hash"] != config.dataset_hash():
         raise ValueError(f"the dataset in {str(workdir)!r} was made with another "
                          f"configuration")
     folder = "train" if split in ("train", "val") else split

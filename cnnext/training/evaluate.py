@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["profile_metrics", "evaluate_model", "plot_profiles", "plot_metrics",
+__all__ = ["profile_metrics", "evaluate_model", "plot_profiles", "plot_metrics", "plot_history",
            "REPORT_DISTANCES", "REL_ERR_FLOOR"]
 
 log = logging.getLogger(__name__)
@@ -195,6 +195,38 @@ def plot_metrics(groups, path):
         ax.set_ylabel(lab)
     axes[0].legend(fontsize=8)
     axes[2].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)
+
+
+def plot_history(history, path):
+    """
+    Plot the training and validation losses and the validation RMSE per epoch.
+
+    Parameters
+    ----------
+    history : list of dict
+        `~cnnext.training.train.FitResult.history`.
+    path : path-like
+        Output PNG.
+    """
+    import matplotlib
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    epoch = [h["epoch"] for h in history]
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
+    axes[0].plot(epoch, [h["train_loss"] for h in history], "o-", ms=3, label="training")
+    axes[0].plot(epoch, [h["val_loss"] for h in history], "o-", ms=3, label="validation")
+    axes[0].set_ylabel("β-NLL loss")
+    axes[0].set_yscale("symlog", linthresh=1.0)
+    axes[0].legend(fontsize=8)
+    axes[1].plot(epoch, [h["val_rmse"] for h in history], "o-", ms=3, color="C1")
+    axes[1].set_ylabel("validation RMSE of $A_V$ (mag)")
+    for ax in axes:
+        ax.set_xlabel("epoch")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

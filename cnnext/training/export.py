@@ -17,7 +17,7 @@ import numpy as np
 
 from ..model import INPUT_NAME, OUTPUT_NAMES, ModelMetadata
 
-__all__ = ["export_onnx", "network_to_onnx", "check_export", "OPSET"]
+__all__ = ["export_onnx", "network_to_onnx", "check_export", "update_metadata", "OPSET"]
 
 log = logging.getLogger(__name__)
 
@@ -252,3 +252,52 @@ def export_onnx(net, path, metadata, *, check=True):
         log.info("exported %s (%.2f MB); ONNX vs torch max |diff| %.2e", path,
                  path.stat().st_size / 1e6, diff)
     return path
+
+
+def update_metadata(path, **changes):
+    """
+    Change fields of the metadata of an existing cnnext ONNX file, in place.
+
+    The weights are untouched (the file's SHA-256 changes, as its metadata does).
+
+    Parameters
+    ----------
+    path : str or path-like
+        A cnnext ONNX file.
+    **changes
+        `~cnnext.model.ModelMetadata` fields to replace, e.g. ``metrics={...}`` or
+        ``min_stars=300``.
+
+    Returns
+    -------
+    metadata : `~cnnext.model.ModelMetadata`
+        The new metadata.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from cnnext.model import CNNModel
+    >>> from cnnext.testing.models import write_tiny_model
+    >>> from cnnext.training.export import update_metadata
+    >>> path = write_tiny_model(pathlib.Path(tempfile.mkdtemp()) / "m.onnx")
+    >>> _ = update_metadata(path, metrics={"inside": {"coverage68": 0.7}})
+    >>> CNNModel(path, providers="cpu").metadata.metrics
+    {'inside': {'coverage68': 0.7}}
+    """
+    import onnx
+
+    path = Path(path)
+    model = onnx.load(str(path))
+    props = {p.key: p.value for p in model.metadata_props}
+    meta = ModelMetadata.from_props(props, source=f"model file {str(path)!r}")
+    unknown = set(changes) - set(meta.__dataclass_fields__)
+    if unknown:
+        raise ValueError(f"unknown metadata fields {sorted(unknown)}")
+    for key, value in changes.items():
+        setattr(meta, key, value)
+    meta.__post_init__()
+    meta.write(model)
+    tmp = path.with_name(path.name + ".part")
+    onnx.save(model, str(tmp))
+    tmp.replace(path)
+    return meta

@@ -345,7 +345,7 @@ def train_model(config, workdir, out, *, device="auto", n_jobs=1, progress_bar=F
     from ..model import ModelMetadata
     from .dataset import generate_dataset, load_examples
     from .evaluate import evaluate_model
-    from .export import export_onnx
+    from .export import export_onnx, update_metadata
     from .network import build_network, count_parameters
 
     workdir = Path(workdir)
@@ -405,8 +405,13 @@ def train_model(config, workdir, out, *, device="auto", n_jobs=1, progress_bar=F
                                 progress_bar=progress_bar)
         timings["evaluation"] = time.perf_counter() - t0
         metrics = report["summary"]
-        meta.metrics = metrics
-        export_onnx(net, out, meta)
+        update_metadata(out, metrics=metrics)
     log.info("wrote %s", out)
     (workdir / "timings.json").write_text(json.dumps(timings, indent=2))
+    (workdir / "history.json").write_text(json.dumps(result.history, indent=1))
+    if result.history:
+        from .evaluate import plot_history
+
+        (workdir / "evaluation").mkdir(exist_ok=True)
+        plot_history(result.history, workdir / "evaluation" / "history.png")
     return TrainingRun(path=out, metrics=metrics, fit=result, timings=timings)

@@ -113,6 +113,15 @@ def test_column_mapping(tmp_path, mock_stars, reference):
         HatsSource(path, columns={"Ks": "nope"}).query_cells(cells, 7)
 
 
+def test_fetched_catalogue_to_hats(tmp_path, reference):
+    from cnnext.fetch import fetch_region, to_hats
+
+    cells = region_to_cells(REGION, 7)[:3]
+    cat = fetch_region(cells, source=reference, output=tmp_path / "cat", progress_bar=False)
+    path = to_hats(cat, tmp_path / "cat-hats")
+    _same_stars(HatsSource(path).query_cells(cells, 7), reference.query_cells(cells, 7))
+
+
 def test_missing_catalogue(tmp_path):
     with pytest.raises(OSError, match="could not open HATS catalogue"):
         HatsSource(tmp_path / "nowhere").query_cells([1], 7)

@@ -45,7 +45,7 @@ def test_tap_url_from_conf(catalogue):
 
 def test_truncated_answer_splits_tile(catalogue, catalogue_cells, cells):
     with FakeIrsa(catalogue) as server:
-        got = server.source(row_limit=70).query_cells(cells, ORDER)
+        got = server.source(row_limit=120).query_cells(cells, ORDER)
         assert any(r["truncated"] for r in server.requests)
     assert_same_stars(got, expected_stars(catalogue, catalogue_cells, cells))
 

@@ -54,13 +54,13 @@ def test_upper_limits_keep_magnitude(catalogue, catalogue_cells, cells):
 
 def test_truncated_answer_splits_tile(catalogue, catalogue_cells, cells):
     with FakeVizier(catalogue) as server:
-        source = server.source(cache=False, row_limit=60, tile_order=5)
+        source = server.source(cache=False, row_limit=120, tile_order=5)
         got = source.query_cells(cells, ORDER)
         requests = list(server.requests)
     assert_same_stars(got, expected_stars(catalogue, catalogue_cells, cells))
     truncated = [r for r in requests if r["truncated"]]
     assert truncated, "the small row limit must have truncated some answers"
-    assert all(r["n_rows"] == 60 for r in truncated)
+    assert all(r["n_rows"] == 120 for r in truncated)
     # split tiles are smaller cones
     assert min(r["radius"] for r in requests) < max(r["radius"] for r in truncated)
 
@@ -71,7 +71,7 @@ def test_overflow_status_alone_splits(catalogue, catalogue_cells, cells, monkeyp
         real = server._votable
         monkeypatch.setattr(server, "_votable", lambda rows, truncated, limit: real(
             rows[:limit - 1] if truncated else rows, truncated, limit))
-        got = server.source(cache=False, row_limit=80).query_cells(cells, ORDER)
+        got = server.source(cache=False, row_limit=150).query_cells(cells, ORDER)
         assert any(r["truncated"] for r in server.requests)
     assert_same_stars(got, expected_stars(catalogue, catalogue_cells, cells))
 
@@ -144,7 +144,7 @@ def test_backoff_doubles(catalogue, cells, monkeypatch):
 def test_random_failures_lose_nothing(catalogue, catalogue_cells, cells):
     with FakeVizier(catalogue, fail_rate=0.3, seed=3) as server, \
             conf.set_temp("max_retries", 10):
-        got = server.source(cache=False, row_limit=100).query_cells(cells, ORDER)
+        got = server.source(cache=False).query_cells(cells, ORDER)
         assert any(r["fault"] == 500 for r in server.requests)
     assert_same_stars(got, expected_stars(catalogue, catalogue_cells, cells))
 
@@ -179,7 +179,7 @@ def test_tls_certificate_checked(catalogue, cells):
 def test_cache_keeps_only_good_answers(catalogue, catalogue_cells, cells, tmp_path):
     cache = tmp_path / "cache" / "astroquery" / "vizier"
     with FakeVizier(catalogue, faults=["garbled", "http500"]) as server:
-        source = server.source(cache=True, row_limit=200)
+        source = server.source(cache=True, row_limit=150)
         first = source.query_cells(cells, ORDER)
         n_first = server.n_requests
         good = [r for r in server.requests if r["fault"] == "ok" and not r["truncated"]]
@@ -187,7 +187,7 @@ def test_cache_keeps_only_good_answers(catalogue, catalogue_cells, cells, tmp_pa
         assert len(list(cache.glob("*.pickle"))) == len(good)
         # a second source reads everything good from the cache; only the tiles
         # whose answers were truncated are asked again (and are truncated again)
-        second = server.source(cache=True, row_limit=200).query_cells(cells, ORDER)
+        second = server.source(cache=True, row_limit=150).query_cells(cells, ORDER)
         again = server.requests[n_first:]
         assert again and all(r["truncated"] for r in again)
     assert_same_stars(first, expected_stars(catalogue, catalogue_cells, cells))

@@ -99,6 +99,13 @@ def test_max_distance_and_band(galaxy):
         galaxy.sample(280.0, 0.0, 0.1, band="V")
     with pytest.raises(ValueError, match="solid_angle"):
         galaxy.sample(280.0, 0.0, -1.0)
+    with pytest.raises(ValueError, match="l must be one"):
+        galaxy.sample([280.0, 281.0], 0.0, 0.1)
+    with pytest.raises(ValueError, match="b must be within"):
+        galaxy.sample(280.0, 95.0, 0.1)
+    a = galaxy.sample(-80.0 * u.deg, 0.0, 0.05, faint_limit=12, seed=2)
+    b = galaxy.sample(280.0, 0.0, 0.05, faint_limit=12, seed=2)
+    np.testing.assert_array_equal(a["Ks"], b["Ks"])
     assert len(galaxy.sample(280.0, 0.0, 0.1 * u.deg ** 2, faint_limit=12, seed=1)) > 0
 
 

@@ -24,6 +24,9 @@ def test_is_a_photometry_source(sky):
     assert isinstance(sky, PhotometrySource)
     assert MockFromPhotometry is MockSky
     assert sky.key.startswith("mocksky-s3")
+    # the key changes with any parameter: map-build caches never mix skies
+    assert MockSky(seed=3, n_clouds=60, galaxy=sky.galaxy).key == sky.key
+    assert MockSky(seed=3, n_clouds=60, galaxy=sky.galaxy, faint_limit=15.0).key != sky.key
 
 
 def test_query_cells_schema_and_cells(sky, cells):

@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 
-from cnnext.training.evaluate import plot_metrics, plot_profiles, profile_metrics
+from cnnext.training.evaluate import (plot_history, plot_metrics, plot_profiles,
+                                      profile_metrics)
 
 
 def test_profile_metrics_numbers():
@@ -52,3 +53,6 @@ def test_plots(tmp_path):
     assert png.stat().st_size > 1000
     assert plot_profiles(d, truth, pred, sigma, np.full(6, 5), ["a"], tmp_path / "x.png") \
         is None
+    history = [{"epoch": k, "train_loss": 3.0 / k, "val_loss": 2.5 / k, "val_rmse": 1.0 / k}
+               for k in range(1, 5)]
+    assert plot_history(history, tmp_path / "h.png").stat().st_size > 1000

@@ -69,3 +69,22 @@ def test_shipped_size_budget(tmp_path):
     meta = ModelMetadata(spec, np.arange(1, 101) * 0.1, 7, ExtinctionLaw("G23", 3.1))
     path = export_onnx(net, tmp_path / "c.onnx", meta, check=False)
     assert path.stat().st_size < 5e6
+
+
+def test_update_metadata(tmp_path):
+    from cnnext.training.export import update_metadata
+
+    spec = _small_spec()
+    torch.manual_seed(0)
+    net = build_network("compact", spec.shape, 8, channels=(4, 4, 4), hidden=8)
+    meta = ModelMetadata(spec, np.arange(1, 9) * 1.0, 7, ExtinctionLaw("G23", 3.1))
+    path = export_onnx(net, tmp_path / "m.onnx", meta)
+    cmds = np.random.default_rng(1).uniform(0, 1, size=(3, *spec.shape))
+    before = CNNModel(path, providers="cpu").predict(cmds)
+    update_metadata(path, min_stars=300, training={"region": {"bounds": {"l": [1, 2]}}})
+    model = CNNModel(path, providers="cpu")
+    assert model.metadata.min_stars == 300
+    assert model.metadata.training["region"]["bounds"] == {"l": [1, 2]}
+    np.testing.assert_array_equal(model.predict(cmds)[0], before[0])
+    with pytest.raises(ValueError, match="unknown metadata fields"):
+        update_metadata(path, colour="red")

@@ -1,0 +1,55 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
+"""The shipped model: intact, consistent with the carina preset, as good as its card says."""
+import json
+from importlib import resources
+
+import numpy as np
+
+from cnnext import CMDSpec
+from cnnext.model import CNNModel, default_model_path, file_sha256
+from cnnext.healpix import cell_area
+from cnnext.synthetic import GalaxyModel, observe_many, random_profiles
+from cnnext.training.presets import load_preset
+
+
+def test_shipped_model_matches_preset_and_card():
+    path = default_model_path()
+    registry = json.loads((resources.files("cnnext") / "data" / "models.json").read_text())
+    entry = registry[path.name]
+    assert entry["preset"] == "carina"
+    assert entry["sha256"] == file_sha256(path)
+    assert path.stat().st_size < 20e6
+
+    model = CNNModel(providers="cpu")  # checks the hash again
+    meta = model.metadata
+    preset = load_preset("carina")
+    # `cnnext train --preset carina` is the recipe of this file
+    assert meta.training["config"] == preset.to_dict()
+    assert model.spec == CMDSpec() == preset.dataset.spec
+    np.testing.assert_allclose(model.distances, np.arange(1, 101) * 0.1)
+    assert model.order == 7
+    assert meta.training["region"]["bounds"] == {"l": [257.0, 303.0], "b": [-5.0, 5.0]}
+    assert meta.min_stars == preset.dataset.min_stars
+    assert abs(meta.mag_limits["Ks"]["m50"] - 15.2) < 1e-9
+    # the goals of issue 4, met on held-out sightlines inside the region
+    inside = meta.metrics["inside"]
+    assert all(inside["median_rel_err"][d] <= 0.15 for d in ("2", "4", "6"))
+    assert 0.60 <= inside["coverage68"] <= 0.76
+
+
+def test_shipped_model_reads_a_synthetic_cell():
+    """More dust in front of the same stars: a larger predicted A_V."""
+    model = CNNModel(providers="cpu")
+    stars = GalaxyModel().sample(283.0, 1.0, cell_area(7), faint_limit=15.5, seed=11)
+    base = random_profiles(1, l=283.0, b=1.0, seed=5, amplitude=(1.0, 1.0), n_clouds=(0, 0))
+    av_stars = base.at(np.asarray(stars["distance"], float))
+    cmds, n_stars = observe_many(stars, np.vstack([av_stars, 3.0 * av_stars]), seed=2)
+    assert n_stars.min() > model.metadata.min_stars
+    av, sigma = model.predict(cmds)
+    truth = np.vstack([base.nodes(model.distances), 3.0 * base.nodes(model.distances)])
+    assert np.all(np.diff(av, axis=1) >= 0) and np.all(sigma > 0)
+    k = np.searchsorted(model.distances, 4.0)
+    assert av[1, k] > 2.0 * av[0, k]
+    # within 3 sigma (and 35%) of the truth at 4 kpc
+    assert np.all(np.abs(av[:, k] - truth[:, k]) < 3 * sigma[:, k])
+    np.testing.assert_allclose(av[:, k], truth[:, k], rtol=0.35)
