@@ -537,9 +537,9 @@ def error_metrics(av, sigma, truth, distances, *, at=(1, 2, 4, 6, 8), min_truth=
     `~astropy.table.QTable`
         One row per distance: ``distance``, ``n`` (sightlines with a finite
         prediction), ``truth_median``, ``bias`` (mean of prediction - truth),
-        ``rms``, ``mad_rel`` (median of |prediction - truth| / truth) and
-        ``coverage68`` (fraction with |prediction - truth| <= sigma; 0.68 for
-        well-calibrated Gaussian errors).
+        ``rms``, ``mad_rel`` (median of ``abs(prediction - truth) / truth``) and
+        ``coverage68`` (fraction with ``abs(prediction - truth) <= sigma``; 0.68
+        for well-calibrated Gaussian errors).
 
     Examples
     --------
