@@ -53,6 +53,9 @@ def main(argv=None):
     parser.add_argument("--model", default=None)
     parser.add_argument("--repeat", type=int, default=1, help="runs per setting (best kept)")
     parser.add_argument("--workdir", default="/tmp/cnnext-bench-build")
+    parser.add_argument("--hats", action="store_true",
+                        help="also time the same build from a HATS copy of the catalogue "
+                             "(HatsSource, LSDB), without Dask")
     args = parser.parse_args(argv)
 
     from distributed import Client, LocalCluster
@@ -84,6 +87,22 @@ def main(argv=None):
             best = min(_timed_build(args.region, source, model, output, client,
                                     args.tile_order)[0] for _ in range(args.repeat))
         results.append((f"Dask, {n_workers} worker{'s' if n_workers > 1 else ''}", best))
+
+    if args.hats:
+        import warnings
+
+        from cnnext.fetch import to_hats
+        from cnnext.photometry.hats import HatsSource
+
+        hats_path = workdir / f"{catalogue.name}-hats"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # lsdb's pandas calls
+            if not any((hats_path / name).exists()
+                       for name in ("collection.properties", "hats.properties")):
+                to_hats(catalogue, hats_path)
+            best = min(_timed_build(args.region, HatsSource(hats_path), model, output, None,
+                                    args.tile_order)[0] for _ in range(args.repeat))
+        results.append(("HATS (no Dask)", best))
 
     print()
     print(f"region: {args.region}  ({n_cells} cells, {cat.count_stars():,} stars, "

@@ -116,7 +116,8 @@ def _stars_for_cells(n_cells, per_cell, seed=0):
 
     centre = int(lonlat_to_cells(280.0, 0.0, 7))
     # a compact block of cells around (280, 0): nested indices near each other
-    l, b = np.meshgrid(np.linspace(250.0, 310.0, 1200), np.linspace(-10.0, 10.0, 400))
+    # inside the shipped model's training region, so that no cell is masked
+    l, b = np.meshgrid(np.linspace(258.0, 302.0, 1200), np.linspace(-4.6, 4.6, 300))
     cells = np.unique(lonlat_to_cells(l.ravel(), b.ravel(), 7))
     cells = cells[np.argsort(np.abs(cells - centre), kind="stable")][:n_cells]
     rng = np.random.default_rng(seed)

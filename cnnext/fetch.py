@@ -228,17 +228,35 @@ def fetch_region(region, *, source, output, order=7, tile_order=None, overwrite=
     return LocalCatalogSource(output)
 
 
-def _flag_array(column):
-    """A column of 3-character flags as a numpy ``S3`` array, without Python objects."""
+def _fixed3_bytes(column):
+    """
+    A column of 3-character ASCII strings (Arrow) as a numpy ``S3`` array without
+    Python objects; `None` when the strings are not all 3 bytes long.
+    """
     import pyarrow as pa
 
-    arr = column.combine_chunks()
-    if pa.types.is_string(arr.type) and arr.null_count == 0 and len(arr):
-        offsets = np.frombuffer(arr.buffers()[1], np.int32)[arr.offset:arr.offset + len(arr) + 1]
-        if np.all(np.diff(offsets) == 3):
-            # all flags are exactly 3 bytes: the string data *is* an S3 array
-            return np.frombuffer(arr.buffers()[2], "S3", count=len(arr), offset=int(offsets[0]))
-    return np.asarray(arr.to_numpy(zero_copy_only=False).astype("U3")).astype("S3")
+    arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    if arr.null_count or not len(arr):
+        return None
+    if pa.types.is_string(arr.type):
+        offset_type = np.int32
+    elif pa.types.is_large_string(arr.type):
+        offset_type = np.int64
+    else:
+        return None
+    offsets = np.frombuffer(arr.buffers()[1], offset_type)[arr.offset:arr.offset + len(arr) + 1]
+    if not np.all(np.diff(offsets) == 3):
+        return None
+    # all strings are exactly 3 bytes: the string data *is* an S3 array
+    return np.frombuffer(arr.buffers()[2], "S3", count=len(arr), offset=int(offsets[0]))
+
+
+def _flag_array(column):
+    """A column of 3-character flags as a numpy ``S3`` array."""
+    fixed = _fixed3_bytes(column)
+    if fixed is not None:
+        return fixed
+    return np.asarray(column.to_numpy(zero_copy_only=False).astype("U3")).astype("S3")
 
 
 def _str3_to_arrow(values):
@@ -476,9 +494,11 @@ def to_hats(catalogue, output, *, catalog_name=None, highest_order=7, progress_b
     progress_bar : bool
         Show LSDB's progress bar while writing.
     **kwargs
-        Passed to `lsdb.from_dataframe` (e.g. ``partition_rows``). No margin cache
-        is made unless ``margin_threshold`` is given: cnnext's cell queries do not
-        need one, and it is the slow part of the conversion.
+        Passed to `lsdb.from_dataframe`. Partitions hold at most 100,000 stars
+        unless ``partition_rows`` or ``partition_bytes`` is given (small
+        partitions keep the reads of a map tile small); no margin cache is made
+        unless ``margin_threshold`` is given (cnnext's cell queries do not need
+        one, and it is the slow part of the conversion).
 
     Returns
     -------
@@ -500,6 +520,9 @@ def to_hats(catalogue, output, *, catalog_name=None, highest_order=7, progress_b
     frame["dec"] = icrs.dec.deg
     output = Path(os.fspath(output))
     kwargs.setdefault("margin_threshold", None)
+    # partitions of ~10^5 stars: a map tile then reads little more than its own stars
+    if "partition_rows" not in kwargs and "partition_bytes" not in kwargs:
+        kwargs["partition_rows"] = 100_000
     cat = lsdb.from_dataframe(frame, ra_column="ra", dec_column="dec",
                               catalog_name=catalog_name or output.name,
                               highest_order=highest_order, **kwargs)

@@ -26,7 +26,7 @@ from scipy.special import ndtri
 from .exceptions import CnnextWarning
 from .extinction import ExtinctionLaw
 from .healpix import check_order
-from .mapfile import FLAG_FEW_STARS, FLAG_OUTSIDE_MODEL, ProfileMap, read_map
+from .mapfile import FLAG_FEW_STARS, FLAG_NO_DATA, FLAG_OUTSIDE_MODEL, ProfileMap, read_map
 
 with warnings.catch_warnings():
     # dustmaps warns at import time when ~/.dustmapsrc is missing or overridden; cnnext
@@ -35,15 +35,12 @@ with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message="Overriding default configuration file")
     from dustmaps.map_base import DustMap
 
-__all__ = ["CNNExtinctionMap", "MODES", "FLAG_NO_DATA", "FLAGS_DTYPE"]
+__all__ = ["CNNExtinctionMap", "MODES", "FLAGS_DTYPE"]
 
 log = logging.getLogger(__name__)
 
 #: Query modes understood by `CNNExtinctionMap.query`.
 MODES = ("mean", "median", "percentile", "samples", "random_sample", "random_sample_per_pix")
-#: Flag returned by ``query(..., return_flags=True)`` for coordinates whose cell is
-#: not in the map (file mode) or has no valid coordinates.
-FLAG_NO_DATA = 256
 #: dtype of the structured array returned with ``return_flags=True``.
 FLAGS_DTYPE = np.dtype([("n_stars", "i8"), ("flags", "i4"), ("dmin", "f8"),
                         ("dmax", "f8")])
@@ -503,7 +500,7 @@ class CNNExtinctionMap(DustMap):
         return_flags : bool
             Also return a structured array (shape ``coords.shape``) with the cell's
             ``n_stars``, ``flags`` (`~cnnext.mapfile.FLAG_FEW_STARS`,
-            `~cnnext.mapfile.FLAG_OUTSIDE_MODEL`, `FLAG_NO_DATA`) and reliable
+            `~cnnext.mapfile.FLAG_OUTSIDE_MODEL`, `~cnnext.mapfile.FLAG_NO_DATA`) and reliable
             distance range ``dmin``, ``dmax`` (kpc).
         pct : float or list of float
             Percentile(s) in [0, 100] for ``mode="percentile"``.

@@ -26,13 +26,17 @@ from .exceptions import MapFileError
 from .healpix import check_order
 
 __all__ = ["ProfileMap", "read_map", "write_map", "FLAG_FEW_STARS", "FLAG_OUTSIDE_MODEL",
-           "FLAG_NAMES"]
+           "FLAG_NO_DATA", "FLAG_NAMES"]
 
 #: Fewer stars in the cell than the model's minimum: profile is NaN.
 FLAG_FEW_STARS = 1
 #: The cell lies outside the region the model was trained for (prediction kept).
 FLAG_OUTSIDE_MODEL = 2
-FLAG_NAMES = {FLAG_FEW_STARS: "few_stars", FLAG_OUTSIDE_MODEL: "outside_training_region"}
+#: Returned by ``CNNExtinctionMap.query(..., return_flags=True)`` for coordinates whose
+#: cell is not in the map (never stored in a map file).
+FLAG_NO_DATA = 256
+FLAG_NAMES = {FLAG_FEW_STARS: "few_stars", FLAG_OUTSIDE_MODEL: "outside_training_region",
+              FLAG_NO_DATA: "no_data"}
 
 _FORMAT = "cnnext-map-1"
 

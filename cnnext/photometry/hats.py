@@ -76,14 +76,17 @@ class HatsSource(PhotometrySource):
         self.storage_options = storage_options
         self.key = key or f"hats:{self.path}"
         self._load_columns = None
+        self._catalog = None
 
     def __repr__(self):
         return f"<HatsSource {self.path!r}>"
 
     def __getstate__(self):
-        # the column list is cheap to rediscover; keep pickles (Dask) minimal
+        # the opened catalogue is rediscovered where the object lands (a Dask
+        # worker): keep pickles minimal
         state = dict(self.__dict__)
         state["_load_columns"] = None
+        state["_catalog"] = None
         return state
 
     def _open(self, search_filter=None, columns=None):
@@ -134,6 +137,20 @@ class HatsSource(PhotometrySource):
                               max_depth=min(order + _MOC_EXTRA_DEPTH, 29),
                               union_strategy="small_cones")
 
+    def _catalogue(self):
+        """The catalogue opened once (metadata, needed columns); searched per query."""
+        if self._catalog is None:
+            self._catalog = self._open(columns=self._columns_to_load())
+        return self._catalog
+
+    def _compute(self, search):
+        import dask
+
+        catalog = self._catalogue().search(search)
+        with dask.config.set(scheduler="synchronous"):
+            frame = catalog.compute(progress_bar=False)
+        return _frame_to_table(frame)
+
     def query_cells(self, cells, order, *, progress_bar=False):
         """
         Return the stars inside nested Galactic HEALPix ``cells`` at ``order``.
@@ -143,21 +160,15 @@ class HatsSource(PhotometrySource):
         stars : `~astropy.table.Table`
             Star table sorted by cell, with an int64 ``cell`` column.
         """
-        import dask
-
         lsdb = _import_lsdb()
         order = check_order(order)
         cells = _check_cells(cells, order)
         if cells.size == 0:
             return _empty_with_cells()
-        catalog = self._open(lsdb.MOCSearch(self._search_moc(cells, order), fine=True),
-                             self._columns_to_load())
-        with dask.config.set(scheduler="synchronous"):
-            frame = catalog.compute(progress_bar=False)
-        if len(frame) == 0:
+        table = self._compute(lsdb.MOCSearch(self._search_moc(cells, order), fine=True))
+        if len(table) == 0:
             return _empty_with_cells()
-        stars = to_star_table(Table.from_pandas(frame.reset_index(drop=True)),
-                              columns=self.columns)
+        stars = to_star_table(table, columns=self.columns)
         star_cells = lonlat_to_cells(stars["l"], stars["b"], order)
         pos = np.clip(np.searchsorted(cells, star_cells), 0, cells.size - 1)
         keep = np.flatnonzero(cells[pos] == star_cells)
@@ -168,20 +179,40 @@ class HatsSource(PhotometrySource):
 
     def query_cone(self, coord, radius):
         """Return the stars within ``radius`` (angle) of ``coord`` (scalar SkyCoord)."""
-        import dask
-
         lsdb = _import_lsdb()
         centre, radius_deg = _check_cone(coord, radius)
         icrs = centre.icrs
-        catalog = self._open(lsdb.ConeSearch(icrs.ra.deg, icrs.dec.deg, radius_deg * 3600.0),
-                             self._columns_to_load())
-        with dask.config.set(scheduler="synchronous"):
-            frame = catalog.compute(progress_bar=False)
-        if len(frame) == 0:
+        table = self._compute(lsdb.ConeSearch(icrs.ra.deg, icrs.dec.deg, radius_deg * 3600.0))
+        if len(table) == 0:
             from .base import empty_star_table
             return empty_star_table()
-        stars = to_star_table(Table.from_pandas(frame.reset_index(drop=True)),
-                              columns=self.columns)
+        stars = to_star_table(table, columns=self.columns)
         sep = SkyCoord(stars["l"], stars["b"], unit="deg", frame="galactic").separation(
             centre).to_value(u.deg)
         return stars[sep <= radius_deg]
+
+
+def _frame_to_table(frame):
+    """
+    A pandas frame as an astropy Table of numpy columns, fast.
+
+    `astropy.table.Table.from_pandas` inspects every value of string columns in
+    Python; 2MASS flags are fixed 3-character strings that convert in bulk.
+    """
+    import pyarrow as pa
+
+    from ..fetch import _bytes_to_str3, _fixed3_bytes
+
+    columns = {}
+    for name in frame.columns:
+        series = frame[name]
+        if series.dtype.kind in "fiub":
+            columns[name] = series.to_numpy()
+            continue
+        try:
+            fixed = _fixed3_bytes(pa.array(series))
+        except (pa.ArrowException, TypeError):
+            fixed = None
+        columns[name] = _bytes_to_str3(fixed) if fixed is not None else \
+            np.asarray(series.astype(str))
+    return Table(columns)

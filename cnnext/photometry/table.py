@@ -8,6 +8,7 @@ columns (VizieR ``II/246/out``, IRSA ``fp_psc``, plain names) to the cnnext
 star-table schema; `VizierSource`, `IrsaSource` and `TableSource` all use it.
 """
 
+import hashlib
 import os
 import warnings
 
@@ -234,6 +235,14 @@ def _read_file(path, format=None):
         raise ValueError(f"could not read star table file {path!r}: {exc}") from exc
 
 
+def _content_hash(stars):
+    """Short hash of the positions and magnitudes of a star table."""
+    digest = hashlib.blake2b(digest_size=8)
+    for name in ("l", "b", "J", "H", "Ks"):
+        digest.update(np.ascontiguousarray(stars[name], dtype=np.float64).data)
+    return digest.hexdigest()
+
+
 class TableSource(PhotometrySource):
     """
     Photometry from a local catalogue: an astropy Table or a file.
@@ -254,8 +263,9 @@ class TableSource(PhotometrySource):
         Format given to `~astropy.table.Table.read` when the extension is not
         enough.
     key : str, optional
-        Identifies the data in cache keys; default ``"table:<file name>"`` or
-        ``"table:<n rows>"``.
+        Identifies the data in cache keys; default ``"table:<file name>:<hash>"``
+        with a hash of the stars' positions and magnitudes, so that two different
+        tables never share cached sightlines.
 
     Raises
     ------
@@ -291,7 +301,7 @@ class TableSource(PhotometrySource):
             raise ValueError(f"{bad.sum()} star(s) have NaN or infinite coordinates "
                              f"(rows {rows[:5].tolist()}{'...' if len(rows) > 5 else ''}); "
                              f"drop them first")
-        self.key = key or (f"table:{name}" if name else f"table:{len(self._stars)}rows")
+        self.key = key or f"table:{name or 'memory'}:{_content_hash(self._stars)}"
         self._index = {}
 
     @property

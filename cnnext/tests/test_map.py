@@ -19,7 +19,8 @@ from cnnext import CNNExtinctionMap
 from cnnext.exceptions import CnnextWarning, MapFileError, ModelFileError
 from cnnext.extinction import ExtinctionLaw
 from cnnext.healpix import lonlat_to_cells
-from cnnext.map import FLAG_NO_DATA, FLAGS_DTYPE
+from cnnext.map import FLAGS_DTYPE
+from cnnext.mapfile import FLAG_NO_DATA
 from cnnext.mapfile import FLAG_FEW_STARS, FLAG_OUTSIDE_MODEL, ProfileMap
 
 ORDER = 7

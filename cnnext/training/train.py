@@ -154,7 +154,9 @@ def fit(net, train, val, spec, optim, *, seed=0, device="auto", checkpoint_dir=N
     net : `torch.nn.Module`
         Network returning ``(av, sigma)``.
     train, val : `~cnnext.training.dataset.Examples`
-        Training and validation examples (star counts and true profiles).
+        Training and validation examples (star counts and true profiles). The
+        validation loss picks the kept weights and stops the training early; with
+        no validation examples the training loss does.
     spec : `~cnnext.cmd.CMDSpec`
         Turns the stored counts into the network input (`CMDSpec.transform_counts`).
     optim : `~cnnext.training.presets.OptimConfig`
@@ -237,8 +239,10 @@ def fit(net, train, val, spec, optim, *, seed=0, device="auto", checkpoint_dir=N
                  "val_rmse": val_rmse, "lr": lr, "seconds": time.perf_counter() - t0}
         result.history.append(entry)
         result.seconds += entry["seconds"]
-        if val_loss < result.best_val_loss:
-            result.best_val_loss, result.best_epoch = val_loss, epoch + 1
+        # without validation examples, the training loss picks the weights
+        monitored = val_loss if len(val) else entry["train_loss"]
+        if monitored < result.best_val_loss:
+            result.best_val_loss, result.best_epoch = monitored, epoch + 1
             best_state = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
             since_best = 0
         else:

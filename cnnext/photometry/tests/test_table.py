@@ -153,7 +153,11 @@ def test_files(catalogue, catalogue_cells, tmp_path, ext, fmt):
         warnings.simplefilter("ignore", VOWarning)
         t.write(path, format=fmt) if fmt else t.write(path)
     source = TableSource(path, format=fmt)
-    assert source.key == f"table:stars{ext}" and len(source) == len(catalogue)
+    assert source.key.startswith(f"table:stars{ext}:") and len(source) == len(catalogue)
+    # the key follows the content: the same stars from any file format share it, other
+    # stars do not
+    assert source.key.split(":")[-1] == TableSource(catalogue).key.split(":")[-1]
+    assert TableSource(catalogue[:-1]).key != TableSource(catalogue).key
     cells = np.unique(catalogue_cells)[:5]
     assert_same_stars(source.query_cells(cells, ORDER),
                       expected_stars(catalogue, catalogue_cells, cells))

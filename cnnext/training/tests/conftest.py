@@ -29,3 +29,14 @@ MINI = {
 @pytest.fixture
 def mini_config():
     return TrainingConfig.from_dict(MINI)
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """The test networks are tiny: a second thread only adds synchronisation."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

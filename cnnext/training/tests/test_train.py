@@ -113,3 +113,12 @@ def test_lr_schedule_and_device():
     assert resolve_device("auto").type in ("cpu", "cuda")
     with pytest.raises(ValueError, match="device must be"):
         resolve_device("tpu")
+
+
+def test_without_validation():
+    train = _examples(64, 1)
+    empty = _examples(0, 2)
+    res = fit(_net(), train, empty, SPEC, OptimConfig(epochs=4, batch_size=32, lr=5e-3,
+                                                      patience=1), seed=0, device="cpu")
+    assert len(res.history) >= 2 and res.best_epoch >= 1
+    assert all(np.isnan(h["val_loss"]) for h in res.history)
