@@ -10,15 +10,15 @@ Prints three tables:
 2. CPU inference throughput of the model (CMDs per second, batch 256);
 3. with ``--compare WORKDIR``: the compact network against the paper-style
    ``C5x5.12-P2-{D3072}x2-D2048`` network trained on the *same* examples (a
-   subset of the dataset in WORKDIR, made by ``cnnext train``) for the same
-   number of epochs, scored on the same held-out sightlines, with their ONNX
-   file sizes.
+   subset of the dataset in WORKDIR, made by ``cnnext train``) for given numbers
+   of epochs, scored on the same held-out sightlines, with their training time
+   and ONNX file sizes.
 
 Run::
 
     python benchmarks/bench_training.py
     python benchmarks/bench_training.py --compare /work/runs/carina --n-train 3000 \
-        --epochs 4 --compact-epochs 40
+        --n-val 600 --runs compact:10,paper:10,compact:40
 """
 
 import argparse
@@ -77,7 +77,7 @@ def throughput(model, *, batch=256, n_batches=20):
     return batch * n_batches / dt
 
 
-def compare(workdir, n_train, n_val, epochs, seed, threads, compact_epochs=()):
+def compare(workdir, n_train, n_val, runs, seed, threads):
     import torch
 
     from cnnext.model import CNNModel, ModelMetadata
@@ -103,9 +103,8 @@ def compare(workdir, n_train, n_val, epochs, seed, threads, compact_epochs=()):
     val = subset(load_examples(workdir, "val", config=config, check=False), n_val)
     test = load_examples(workdir, "eval_inside", config=config, check=False)
     rows = []
-    runs = [("compact", config.network.options, epochs), ("paper", {}, epochs)]
-    runs += [("compact", config.network.options, n) for n in compact_epochs]
-    for arch, options, n_epochs in runs:
+    for arch, n_epochs in runs:
+        options = config.network.options if arch == "compact" else {}
         optim = config.training.__class__(**{**config.training.__dict__, "epochs": n_epochs,
                                              "patience": n_epochs, "threads": threads})
         torch.manual_seed(seed)
@@ -142,11 +141,9 @@ def main():
                         help="train compact and paper-style networks on this dataset")
     parser.add_argument("--n-train", type=int, default=6000)
     parser.add_argument("--n-val", type=int, default=1500)
-    parser.add_argument("--epochs", type=int, default=6,
-                        help="epochs of both networks")
-    parser.add_argument("--compact-epochs", default="",
-                        help="comma-separated extra epoch counts for the compact network "
-                             "(it trains ~15x faster than the paper-style one)")
+    parser.add_argument("--runs", default="compact:10,paper:10,compact:40",
+                        help="comma-separated ARCH:EPOCHS trainings to compare (the "
+                             "compact network trains ~15x faster than the paper-style one)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads for --compare (1 is fastest on a busy machine)")
@@ -164,9 +161,9 @@ def main():
     _table([[model.path.name, "CPUExecutionProvider", 256, f"{speed:.0f}"]],
            ["model", "provider", "batch", "CMDs/s"])
     if args.compare:
-        extra = [int(v) for v in args.compact_epochs.split(",") if v.strip()]
-        compare(args.compare, args.n_train, args.n_val, args.epochs, args.seed, args.threads,
-                extra)
+        runs = [(item.split(":")[0].strip(), int(item.split(":")[1]))
+                for item in args.runs.split(",") if item.strip()]
+        compare(args.compare, args.n_train, args.n_val, runs, args.seed, args.threads)
 
 
 if __name__ == "__main__":

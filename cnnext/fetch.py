@@ -58,7 +58,7 @@ def _tile_name(tile_order, tile):
     return f"tile-{tile_order}-{int(tile)}.parquet"
 
 
-def _stars_to_parquet_bytes(stars, order):
+def _stars_to_parquet_bytes(stars):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -208,7 +208,7 @@ def fetch_region(region, *, source, output, order=7, tile_order=None, overwrite=
                 failed[tile] = exc
                 continue
             _atomic_write_bytes(tiles_dir / _tile_name(tile_order, tile),
-                                _stars_to_parquet_bytes(stars, order))
+                                _stars_to_parquet_bytes(stars))
             if bar is not None:
                 bar.update(len(group))
     finally:

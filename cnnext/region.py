@@ -271,13 +271,14 @@ def _one_region_cells(reg, order):
 def _planar_cells(reg, order):
     """Cells of a planar sky region read on a CAR projection of its own frame."""
     from astropy.wcs import WCS
+    from regions import PixCoord, RectangleSkyRegion
 
     anchor = _anchor(reg)
     frame = anchor.frame.replicate_without_data()
     lon0 = anchor.spherical.lon.deg
     lon_name, lat_name = _wcs_axis_names(anchor.frame)
-    # One pixel per 1/1000 degree: integer-free region geometry works on any
-    # scale; the reference pixel is the projection's origin (lon0, 0).
+    # 1/1000 degree per pixel: fine enough that the pixel conversion of the
+    # region's shape loses nothing; the origin of the projection is (lon0, 0).
     step = 1e-3
     wcs = WCS(naxis=2)
     wcs.wcs.ctype = [lon_name.ljust(4, "-") + "-CAR", lat_name.ljust(4, "-") + "-CAR"]
@@ -306,8 +307,6 @@ def _planar_cells(reg, order):
     if cells.size == 0:
         return cells
     coords = _centres_in_frame(cells, order, frame)
-    from regions import RectangleSkyRegion
-
     if isinstance(reg, RectangleSkyRegion) and reg.angle.to_value(u.deg) % 180 == 0:
         # an unrotated box is a longitude/latitude range: test it exactly, without
         # the projection's rounding at the +-180 deg seam
@@ -316,8 +315,6 @@ def _planar_cells(reg, order):
         dlat = coords.spherical.lat.deg - anchor.spherical.lat.deg
         return cells[(np.abs(dlon) <= half_w + 1e-9) & (np.abs(dlat) <= half_h + 1e-9)]
     x, y = wcs.world_to_pixel(coords)
-    from regions import PixCoord
-
     inside = pix.contains(PixCoord(x, y))
     # a longitude 180 deg from lon0 is both ends of the projection: a region that
     # reaches it (a 360-deg wide box) must see the point at the other end too

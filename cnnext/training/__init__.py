@@ -16,7 +16,7 @@ are imported on first use.
 __all__ = ["TrainingConfig", "load_config", "load_preset", "list_presets",
            "generate_dataset", "generate_evaluation_set", "load_examples", "Examples",
            "CompactCNN", "PaperCNN", "build_network", "fit", "train_model",
-           "export_onnx", "evaluate_model", "profile_metrics"]
+           "export_onnx", "update_metadata", "evaluate_model", "profile_metrics"]
 
 _LAZY = {
     "TrainingConfig": "presets", "load_config": "presets", "load_preset": "presets",
@@ -25,7 +25,7 @@ _LAZY = {
     "load_examples": "dataset", "Examples": "dataset",
     "CompactCNN": "network", "PaperCNN": "network", "build_network": "network",
     "fit": "train", "train_model": "train",
-    "export_onnx": "export",
+    "export_onnx": "export", "update_metadata": "export",
     "evaluate_model": "evaluate", "profile_metrics": "evaluate",
 }
 
