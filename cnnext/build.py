@@ -336,7 +336,10 @@ def _worker_model(path, sha256, providers):
         if model is None:
             while len(_WORKER_MODELS) >= 4:
                 _WORKER_MODELS.pop(next(iter(_WORKER_MODELS)))
-            model = _WORKER_MODELS[key] = CNNModel(path, providers=providers, sha256=sha256)
+            # one inference thread per task: the worker's task threads and the other
+            # workers share the cores, and onnxruntime's default would oversubscribe them
+            model = _WORKER_MODELS[key] = CNNModel(path, providers=providers, sha256=sha256,
+                                                   threads=1)
     return model
 
 

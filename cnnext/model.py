@@ -225,6 +225,11 @@ class CNNModel:
     sha256 : str, optional
         Expected SHA-256 of the file; the shipped model is always checked against
         the hash recorded in ``cnnext/data/models.json``.
+    threads : int, optional
+        CPU threads of one inference call (onnxruntime's ``intra_op_num_threads``);
+        default: onnxruntime's choice (all cores). Give 1 when several processes
+        (e.g. Dask workers) share the machine, so that they do not oversubscribe
+        the cores; idle threads then also stop spin-waiting.
 
     Attributes
     ----------
@@ -249,7 +254,7 @@ class CNNModel:
     ((3, 100), True)
     """
 
-    def __init__(self, path=None, *, providers="auto", sha256=None):
+    def __init__(self, path=None, *, providers="auto", sha256=None, threads=None):
         shipped = path is None
         path = Path(default_model_path() if shipped else os.fspath(path))
         if not path.is_file():
@@ -269,6 +274,12 @@ class CNNModel:
 
         options = ort.SessionOptions()
         options.log_severity_level = 3
+        if threads is not None:
+            if isinstance(threads, bool) or int(threads) != threads or threads < 1:
+                raise ValueError(f"threads must be a positive integer, got {threads!r}")
+            options.intra_op_num_threads = int(threads)
+            options.inter_op_num_threads = 1
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             self.session = ort.InferenceSession(str(path), sess_options=options,
                                                 providers=resolve_providers(providers))

@@ -112,3 +112,12 @@ def test_default_model_missing_message(monkeypatch, tmp_path):
     monkeypatch.setattr(mod, "default_model_path", lambda: tmp_path / "cnnext-carina.onnx")
     with pytest.raises(ModelFileError, match="cnnext train --preset carina"):
         CNNModel()
+
+
+def test_threads(tiny_path):
+    model = CNNModel(tiny_path, threads=1)
+    av, _ = model.predict(np.zeros((4,) + model.spec.shape))
+    np.testing.assert_allclose(av, tiny_model_reference(np.zeros((4,) + model.spec.shape))[0],
+                               rtol=1e-5)
+    with pytest.raises(ValueError, match="threads must be a positive integer"):
+        CNNModel(tiny_path, threads=0)
