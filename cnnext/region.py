@@ -22,7 +22,7 @@ How shapes are read:
   equator at the region's longitude: a box of width w and height h centred on
   (l, b) in Galactic coordinates is exactly the longitude/latitude range
   l ± w/2, b ± h/2 — the way DS9 draws a box on a Galactic all-sky image and the
-  way survey areas such as "l = 257–303°, |b| ≤ 5°" are meant. Polygons join their
+  way survey areas such as ``l = 257–303°, |b| ≤ 5°`` are meant. Polygons join their
   vertices with straight lines in (longitude, latitude).
 
 DS9 exclusion regions (``-circle(...)``) are removed from the union of the
