@@ -43,7 +43,7 @@ from astropy.table import Table
 
 from .build import _atomic_write_bytes, _sha256_cells, _with_retries, default_tile_order
 from .exceptions import CheckpointError, CnnextWarning, PhotometryError
-from .healpix import check_order, child_cells, lonlat_to_cells
+from .healpix import cell_centres, check_order, child_cells, lonlat_to_cells
 from .photometry.base import FLAG_COLUMNS, STAR_COLUMNS, PhotometrySource
 from .region import check_cells, region_to_cells
 
@@ -52,6 +52,14 @@ __all__ = ["fetch_region", "LocalCatalogSource", "to_hats"]
 log = logging.getLogger(__name__)
 
 _FORMAT = "cnnext-catalogue-1"
+
+
+def _require_pyarrow():
+    try:
+        import pyarrow.parquet  # noqa: F401
+    except ImportError:
+        raise ImportError("local catalogues are Parquet files and need pyarrow: "
+                          "pip install pyarrow") from None
 
 
 def _tile_name(tile_order, tile):
@@ -133,6 +141,7 @@ def fetch_region(region, *, source, output, order=7, tile_order=None, overwrite=
 
     from .config import conf
 
+    _require_pyarrow()
     order = check_order(order)
     tile_order = default_tile_order(order) if tile_order is None else check_order(
         tile_order, "tile_order")
@@ -332,6 +341,7 @@ class LocalCatalogSource(PhotometrySource):
     """
 
     def __init__(self, path, *, key=None):
+        _require_pyarrow()
         self.path = Path(os.fspath(path))
         manifest = _read_manifest(self.path)
         self.manifest = manifest
@@ -459,13 +469,19 @@ class LocalCatalogSource(PhotometrySource):
         """
         from .photometry.table import _check_cone
 
-        centre, radius_deg = _check_cone(coord, radius)
-        from cdshealpix.nested import cone_search
-        from astropy.coordinates import Latitude, Longitude
+        from .region import _cone_cells
 
-        ipix, _, _ = cone_search(Longitude(centre.l), Latitude(centre.b), radius_deg * u.deg,
-                                 depth=self.order, flat=True)
-        stars = self.query_cells(np.asarray(ipix, np.int64), self.order)
+        centre, radius_deg = _check_cone(coord, radius)
+        cells = _cone_cells(centre.l.deg, centre.b.deg, radius_deg, self.order)
+        # the widened cone may reach past the coverage: require only the cells whose
+        # centres are inside the cone itself, read whatever else is there
+        l, b = cell_centres(cells, self.order)
+        inner = SkyCoord(l, b, unit="deg", frame="galactic").separation(centre).deg <= radius_deg
+        missing = np.setdiff1d(cells[inner], self.cells)
+        if missing.size:
+            raise ValueError(f"the cone reaches {missing.size} cell(s) that are not in "
+                             f"catalogue {str(self.path)!r}; fetch them with fetch_region")
+        stars = self.query_cells(np.intersect1d(cells, self.cells), self.order)
         sep = SkyCoord(stars["l"], stars["b"], unit="deg", frame="galactic").separation(
             centre).to_value(u.deg)
         stars = stars[sep <= radius_deg]

@@ -226,12 +226,23 @@ def _candidates(centre_gal, radius_deg, order):
     if order <= _BRUTE_FORCE_MAX_ORDER:
         cells, coords = _all_centres(order)
         return cells[coords.separation(centre_gal).deg <= radius_deg + 1e-9]
-    from cdshealpix.nested import cone_search
+    return _cone_cells(centre_gal.l.deg, centre_gal.b.deg, radius_deg, order)
+
+
+def _cone_cells(l, b, radius_deg, order):
+    """
+    Nested Galactic cells that overlap a cone (and a few more): a superset.
+
+    astropy-healpix's cone search may leave out cells that the cone only grazes;
+    widening the cone by a cell's size keeps every overlapping cell.
+    """
+    from astropy_healpix import HEALPix, level_to_nside
     from astropy.coordinates import Latitude, Longitude
 
-    ipix, _, _ = cone_search(Longitude(centre_gal.l), Latitude(centre_gal.b),
-                             radius_deg * u.deg, depth=order, flat=True)
-    return np.unique(np.asarray(ipix, dtype=np.int64))
+    hp = HEALPix(nside=level_to_nside(order), order="nested")
+    radius = min(radius_deg + 1.5 * cell_size(order) / 60.0, 180.0)
+    cells = hp.cone_search_lonlat(Longitude(l * u.deg), Latitude(b * u.deg), radius * u.deg)
+    return np.unique(np.asarray(cells, dtype=np.int64))
 
 
 def _centres_in_frame(cells, order, frame):
@@ -242,7 +253,11 @@ def _centres_in_frame(cells, order, frame):
 
 def _one_region_cells(reg, order):
     from regions import (CircleAnnulusSkyRegion, CircleSkyRegion, PixelRegion,
-                         PointSkyRegion, SkyRegion, SphericalSkyRegion, TextSkyRegion)
+                         PointSkyRegion, SkyRegion, TextSkyRegion)
+    try:
+        from regions import SphericalSkyRegion
+    except ImportError:  # regions < 0.10 has no spherical regions
+        SphericalSkyRegion = ()
 
     if isinstance(reg, PixelRegion):
         raise TypeError(f"{type(reg).__name__} is a pixel region: give sky coordinates "
@@ -253,9 +268,9 @@ def _one_region_cells(reg, order):
     if isinstance(reg, PointSkyRegion):
         gal = reg.center.galactic
         return lonlat_to_cells(np.atleast_1d(gal.l.deg), np.atleast_1d(gal.b.deg), order)
-    if isinstance(reg, (CircleSkyRegion, CircleAnnulusSkyRegion)):
+    if isinstance(reg, (CircleSkyRegion, CircleAnnulusSkyRegion)) and SphericalSkyRegion:
         reg = reg.to_spherical_sky()
-    if isinstance(reg, SphericalSkyRegion):
+    if SphericalSkyRegion and isinstance(reg, SphericalSkyRegion):
         bounding = reg.bounding_circle
         centre, radius = bounding.center, bounding.radius
         cells = _candidates(centre.galactic, radius.to_value(u.deg), order)
