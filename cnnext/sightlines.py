@@ -56,26 +56,15 @@ def training_region(model):
     """
     Return the training region ``{"l": (lo, hi), "b": (lo, hi)}`` of a model, or `None`.
 
-    Read from the model's ``metadata.training``: ``training["region_bounds"]`` (as
-    written by `cnnext.training`), else ``training["region"]["bounds"]`` or
-    ``training["region"]`` when that is a dict with ``"l"`` and ``"b"``, else
-    ``training["config"]["region"]["bounds"]``. Degrees; longitudes are returned in
-    [0, 360) and ``lo > hi`` means the range wraps through l = 0. `None` when the
-    model records no bounds (then no cell is flagged).
+    Read from ``metadata.training["region"]["bounds"]``, as `cnnext.training` writes
+    it. Degrees; longitudes are returned in [0, 360) and ``lo > hi`` means the range
+    wraps through l = 0. `None` when the model records no bounds (then no cell is
+    flagged).
     """
     training = getattr(model.metadata, "training", None)
-    if not isinstance(training, dict):
-        return None
-    region = training.get("region")
-    config_region = (training.get("config") or {}).get("region") if isinstance(
-        training.get("config"), dict) else None
-    candidates = [training.get("region_bounds"),
-                  region.get("bounds") if isinstance(region, dict) else None,
-                  region,
-                  config_region.get("bounds") if isinstance(config_region, dict) else None]
-    bounds = next((c for c in candidates if isinstance(c, dict) and "l" in c and "b" in c),
-                  None)
-    if bounds is None:
+    region = training.get("region") if isinstance(training, dict) else None
+    bounds = region.get("bounds") if isinstance(region, dict) else None
+    if not (isinstance(bounds, dict) and "l" in bounds and "b" in bounds):
         return None
     l_lo, l_hi = (float(v) for v in bounds["l"])
     b_lo, b_hi = (float(v) for v in bounds["b"])
