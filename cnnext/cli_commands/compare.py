@@ -24,6 +24,7 @@ _NAMED = {"marshall": "marshall2006", "marshall2006": "marshall2006",
 
 
 def add_arguments(parser):
+    """Add the options of ``cnnext compare`` to ``parser``."""
     parser.add_argument("map", help="cnnext map file (FITS)")
     parser.add_argument("others", nargs="+", metavar="OTHER",
                         help="marshall, bayestar, edenhofer2023, or a map file "
@@ -134,6 +135,7 @@ def _print_table(table):
 
 
 def run(args):
+    """Run ``cnnext compare`` with the parsed ``args``; return the exit status."""
     import astropy.units as u
     from astropy.table import QTable
 

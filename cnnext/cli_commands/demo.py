@@ -9,6 +9,7 @@ __all__ = ["add_arguments", "run"]
 
 
 def add_arguments(parser):
+    """Add the options of ``cnnext demo`` to ``parser``."""
     parser.add_argument("--outdir", default="cnnext-demo", metavar="DIR",
                         help="output directory (default ./cnnext-demo)")
     parser.add_argument("--model", default=None, metavar="PATH",
@@ -25,6 +26,7 @@ def add_arguments(parser):
 
 
 def run(args):
+    """Run ``cnnext demo`` with the parsed ``args``; return the exit status."""
     from ..demo import format_report, run_demo
 
     result = run_demo(args.outdir, model=args.model, quick=args.quick, region=args.region,

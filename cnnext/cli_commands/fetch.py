@@ -12,6 +12,7 @@ __all__ = ["add_arguments", "run"]
 
 
 def add_arguments(parser):
+    """Add the options of ``cnnext fetch`` to ``parser``."""
     parser.add_argument("region", help="DS9 region string or file, e.g. "
                                        "'galactic; box(280, 0, 20, 4, 0)'")
     parser.add_argument("-o", "--output", required=True, metavar="DIR",
@@ -30,6 +31,7 @@ def add_arguments(parser):
 
 
 def run(args):
+    """Run ``cnnext fetch`` with the parsed ``args``; return the exit status."""
     from ..fetch import fetch_region
     from .map import make_source
 

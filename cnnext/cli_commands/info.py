@@ -7,6 +7,7 @@ __all__ = ["add_arguments", "run"]
 
 
 def add_arguments(parser):
+    """Add the options of ``cnnext info`` to ``parser``."""
     parser.add_argument("model", nargs="?", default=None,
                         help="ONNX model file (default: the shipped model)")
     parser.add_argument("--providers", default="auto", help="auto, cpu, cuda")
@@ -14,6 +15,7 @@ def add_arguments(parser):
 
 
 def run(args):
+    """Run ``cnnext info`` with the parsed ``args``; return the exit status."""
     from ..model import CNNModel
 
     model = CNNModel(args.model, providers=args.providers)

@@ -17,6 +17,7 @@ __all__ = ["add_arguments", "run", "make_source"]
 
 
 def add_arguments(parser):
+    """Add the options of ``cnnext map`` to ``parser``."""
     parser.add_argument("region", help="DS9 region string or file, e.g. "
                                        "'galactic; box(280, 0, 20, 4, 0)'")
     parser.add_argument("-o", "--output", required=True, metavar="FILE",
@@ -110,6 +111,7 @@ def _client(workers, verbose=False):
 
 
 def run(args):
+    """Run ``cnnext map`` with the parsed ``args``; return the exit status."""
     from ..build import build_map
     from ..mapfile import FLAG_FEW_STARS
 

@@ -9,6 +9,7 @@ _LABELS = {"V": "A_V", "J": "A_J", "H": "A_H", "Ks": "A_Ks", "E(B-V)": "E(B-V)"}
 
 
 def add_arguments(parser):
+    """Add the options of ``cnnext query`` to ``parser``."""
     parser.add_argument("l", type=float, help="Galactic longitude (deg)")
     parser.add_argument("b", type=float, help="Galactic latitude (deg)")
     parser.add_argument("d", type=float, nargs="?", default=None,
@@ -29,6 +30,7 @@ def add_arguments(parser):
 
 
 def run(args):
+    """Run ``cnnext query`` with the parsed ``args``; return the exit status."""
     import astropy.units as u
     from astropy.coordinates import SkyCoord
     from astropy.table import QTable

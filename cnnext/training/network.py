@@ -57,6 +57,7 @@ class ProfileHead(nn.Module):
         self.linear = nn.Linear(n_in, 2 * self.n_dist)
 
     def forward(self, features):
+        """Return ``(av, sigma)``, each ``(batch, n_dist)``, from ``(batch, n_in)`` features."""
         raw = self.linear(features)
         increments = F.softplus(raw[:, :self.n_dist]) * self.inc_scale
         av = torch.cumsum(increments, dim=1)
@@ -123,6 +124,7 @@ class CompactCNN(nn.Module):
                                 sigma_floor=sigma_floor)
 
     def forward(self, cmd):
+        """Return ``(av, sigma)`` (cumulative A_V and 1-sigma, mag) for a CMD batch."""
         return self.head(self.dense(self.features(cmd)))
 
 
@@ -170,6 +172,7 @@ class PaperCNN(nn.Module):
         self.head = ProfileHead(n_prev, n_dist, inc_scale=inc_scale, sigma_floor=sigma_floor)
 
     def forward(self, cmd):
+        """Return ``(av, sigma)`` (cumulative A_V and 1-sigma, mag) for a CMD batch."""
         return self.head(self.dense(self.features(cmd)))
 
 

@@ -90,6 +90,7 @@ class GalaxySource(_Base):
         self.model = GalaxyModel(**options)
 
     def describe(self):
+        """Return a JSON-serialisable description (stored in the model metadata)."""
         return {"kind": "galaxy", "model": self.model.to_dict(),
                 "max_distance_kpc": self.max_distance, "faint_limit_Ks": self.faint_limit}
 
@@ -135,6 +136,7 @@ class BesanconSource(_Base):
         self._cache = {}
 
     def describe(self):
+        """Return a JSON-serialisable description (stored in the model metadata)."""
         return {"kind": "besancon", "directory": str(self.directory),
                 "files": [p.name for p in self.files], "faint_limit_Ks": self.faint_limit}
 
