@@ -22,7 +22,7 @@ from requests.adapters import HTTPAdapter
 from ..config import conf
 from ..exceptions import PhotometryError
 from ..healpix import check_order, lonlat_to_cells
-from .base import PhotometrySource
+from .base import PhotometrySource, empty_star_table
 from .table import _check_cells, _check_cone, _empty_with_cells
 
 __all__ = []
@@ -205,6 +205,24 @@ def dedupe(stars):
     if len(first) == len(stars):
         return stars
     return stars[np.sort(first)]
+
+
+
+def answer_to_stars(table, truncated, what):
+    """
+    The star table (with ``designation``) of one remote answer, logged with its size.
+
+    Shared by the remote sources, whose answers differ only in column names.
+    """
+    from .table import to_star_table
+
+    if len(table) == 0:
+        stars = empty_star_table()
+        stars["designation"] = np.zeros(0, dtype="U16")
+    else:
+        stars = to_star_table(table, keep_designation=True)
+    log.debug("%s: %d rows%s", what, len(stars), " (truncated)" if truncated else "")
+    return stars
 
 
 class TiledRemoteSource(PhotometrySource):

@@ -3,19 +3,14 @@
 2MASS photometry from the IRSA TAP service (table ``fp_psc``) through astroquery.
 """
 
-import logging
 import warnings
 
-import numpy as np
 
 from ..config import conf
-from ._fetch import PermanentError, TiledRemoteSource, configure_session
-from .base import empty_star_table
-from .table import to_star_table
+from ._fetch import PermanentError, TiledRemoteSource, answer_to_stars, configure_session
 
 __all__ = ["IrsaSource", "IRSA_COLUMNS"]
 
-log = logging.getLogger(__name__)
 
 #: Columns asked of IRSA ``fp_psc``.
 IRSA_COLUMNS = ("ra", "dec", "glon", "glat", "designation", "j_m", "j_msigcom", "h_m",
@@ -95,10 +90,4 @@ class IrsaSource(TiledRemoteSource):
             raise PermanentError(f"IRSA query status {status}")
         table = result.to_table()
         truncated = status == "OVERFLOW" or (limit > 0 and len(table) >= limit)
-        if len(table) == 0:
-            stars = empty_star_table()
-            stars["designation"] = np.zeros(0, dtype="U16")
-        else:
-            stars = to_star_table(table, keep_designation=True)
-        log.debug("%s: %d rows%s", what, len(stars), " (truncated)" if truncated else "")
-        return stars, truncated
+        return answer_to_stars(table, truncated, what), truncated

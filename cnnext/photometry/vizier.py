@@ -4,22 +4,17 @@
 """
 
 import io
-import logging
 import warnings
 
-import numpy as np
 import astropy.units as u
 from astropy.coordinates import SkyCoord
 
 from ..config import conf
-from ._fetch import (PermanentError, TiledRemoteSource, TransientError, cache_dir,
+from ._fetch import (PermanentError, TiledRemoteSource, TransientError, answer_to_stars, cache_dir,
                      configure_session, http_status_is_transient)
-from .base import empty_star_table
-from .table import to_star_table
 
 __all__ = ["VizierSource", "VIZIER_COLUMNS"]
 
-log = logging.getLogger(__name__)
 
 #: Columns asked of VizieR ``II/246/out``.
 VIZIER_COLUMNS = ("RAJ2000", "DEJ2000", "2MASS", "Jmag", "e_Jmag", "Hmag", "e_Hmag",
@@ -136,13 +131,7 @@ class VizierSource(TiledRemoteSource):
         truncated = status == "OVERFLOW" or (limit > 0 and len(table) >= limit)
         if truncated and cache:
             self._forget()
-        if len(table) == 0:
-            stars = empty_star_table()
-            stars["designation"] = np.zeros(0, dtype="U16")
-        else:
-            stars = to_star_table(table, keep_designation=True)
-        log.debug("%s: %d rows%s", what, len(stars), " (truncated)" if truncated else "")
-        return stars, truncated
+        return answer_to_stars(table, truncated, what), truncated
 
 
 def _parse_votable_answer(response, catalog):
