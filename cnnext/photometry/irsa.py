@@ -5,7 +5,6 @@
 
 import warnings
 
-
 from ..config import conf
 from ._fetch import PermanentError, TiledRemoteSource, answer_to_stars, configure_session
 
