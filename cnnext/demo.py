@@ -309,16 +309,16 @@ def format_report(result):
              f"{n_ok} predicted ({len(pm) - n_ok} with too few stars)",
              "",
              "Errors of the predicted cumulative A_V against the mock sky's truth",
-             f"(mad_rel: median |pred - true| / true where true > {m.meta['min_truth']:g} mag; "
+             f"(rel_err: median |pred - true| / max(true, {m.meta['rel_err_floor']:g} mag); "
              "coverage68: fraction of sightlines whose truth lies in the 1-sigma band)",
              "",
-             f"{'d (kpc)':>8} {'n':>5} {'true A_V':>9} {'bias':>8} {'rms':>8} {'mad_rel':>8} "
+             f"{'d (kpc)':>8} {'n':>5} {'true A_V':>9} {'bias':>8} {'rms':>8} {'rel_err':>8} "
              f"{'cover68':>8}"]
     for row in m:
         lines.append(f"{row['distance'].to_value(u.kpc):8.1f} {int(row['n']):5d} "
                      f"{row['truth_median'].to_value(u.mag):9.2f} "
                      f"{row['bias'].to_value(u.mag):+8.3f} {row['rms'].to_value(u.mag):8.3f} "
-                     f"{row['mad_rel']:8.3f} {row['coverage68']:8.2f}")
+                     f"{row['median_rel_err']:8.3f} {row['coverage68']:8.2f}")
     lines.append("")
     lines.append(f"  error table  {result.outdir / 'metrics.ecsv'}")
     for name, path in result.figures.items():

@@ -244,11 +244,27 @@ def test_error_metrics_numbers():
     np.testing.assert_allclose(t["bias"].to_value(u.mag), [0.1, -0.1, -0.1])
     np.testing.assert_allclose(t["rms"].to_value(u.mag),
                                [np.sqrt((0.01 + 0.09 + 0.25) / 3), np.sqrt(0.05), np.sqrt(0.05)])
-    # truth 0.05 < min_truth at 1 kpc: relative errors of the other two only
-    np.testing.assert_allclose(t["mad_rel"], [np.median([0.3, 0.25]),
+    # truth 0.05 < floor (0.1 mag) at 1 kpc: its error counts relative to 0.1 mag
+    np.testing.assert_allclose(t["median_rel_err"], [np.median([1.0, 0.3, 0.25]),
                                               np.median([0.1 / 1.5, 0.3 / 3.0]),
                                               np.median([0.05, 0.075])])
     np.testing.assert_allclose(t["coverage68"], [1 / 3, 0.5, 0.5])
     np.testing.assert_allclose(t["truth_median"].to_value(u.mag), [1.0, 2.25, 3.0])
     empty = error_metrics(np.full((2, 3), np.nan), sigma[:2], truth[:2], d, at=(2.0,))
-    assert empty["n"][0] == 0 and np.isnan(empty["bias"][0]) and np.isnan(empty["mad_rel"][0])
+    assert empty["n"][0] == 0 and np.isnan(empty["bias"][0]) and np.isnan(empty["median_rel_err"][0])
+
+
+def test_error_metrics_nodes_and_range():
+    d = np.array([1.0, 2.0, 4.0])
+    truth = np.array([[0.0, 1.0, 2.0], [1.0, 2.0, 4.0]])
+    t = error_metrics(truth + 0.05, np.full_like(truth, 0.1), truth, d, at=None)
+    np.testing.assert_allclose(t["distance"].to_value(u.kpc), d)
+    # the first sightline has no dust at 1 kpc: its 0.05 mag error counts against 0.1 mag
+    np.testing.assert_allclose(t["median_rel_err"], [np.median([0.5, 0.05]),
+                                                     np.median([0.05, 0.025]),
+                                                     np.median([0.025, 0.0125])])
+    assert t.meta["rel_err_floor"] == 0.1
+    with pytest.raises(ValueError, match="at: distances"):
+        error_metrics(truth, truth, truth, d, at=(5.0,))
+    with pytest.raises(ValueError, match="must all be"):
+        error_metrics(truth[:, :2], truth, truth, d)

@@ -2,9 +2,10 @@
 """
 Evaluation of a model on synthetic sightlines it was not trained on.
 
-`profile_metrics` scores predicted profiles against the truth (bias and RMS of
-the cumulative A_V per distance node, median relative error at chosen
-distances, coverage of the 1-sigma interval); `evaluate_model` generates the
+`profile_metrics` scores predicted profiles against the truth with
+`cnnext.compare.error_metrics` (bias and RMS of the cumulative A_V per distance
+node, median relative error at chosen distances, coverage of the 1-sigma
+interval); `evaluate_model` generates the
 evaluation examples of a `~cnnext.training.presets.TrainingConfig` (held-out
 sightlines inside the training region and a few outside it), runs the ONNX model
 on them and writes ``metrics.json`` and figures.
@@ -16,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..compare import REL_ERR_FLOOR, error_metrics
+
 __all__ = ["profile_metrics", "evaluate_model", "plot_profiles", "plot_metrics", "plot_history",
            "REPORT_DISTANCES", "REL_ERR_FLOOR"]
 
@@ -23,20 +26,15 @@ log = logging.getLogger(__name__)
 
 #: Distances (kpc) at which median relative errors are reported.
 REPORT_DISTANCES = (1.0, 2.0, 4.0, 6.0, 8.0)
-#: Smallest true A_V (mag) used as the denominator of relative errors: nearby
-#: sightlines with almost no dust would otherwise dominate the statistic with
-#: errors of a few hundredths of a magnitude.
-REL_ERR_FLOOR = 0.1
-
-
-def _node(distances, d):
-    return int(np.argmin(np.abs(np.asarray(distances) - d)))
 
 
 def profile_metrics(truth, pred, sigma, distances, *, report_distances=REPORT_DISTANCES,
                     floor=REL_ERR_FLOOR):
     """
-    Score predicted cumulative A_V profiles against the truth.
+    Score predicted cumulative A_V profiles against the truth, as JSON-ready numbers.
+
+    The statistics are those of `cnnext.compare.error_metrics` (the one scoring
+    function of cnnext), laid out for ``metrics.json`` and the model metadata.
 
     Parameters
     ----------
@@ -45,8 +43,8 @@ def profile_metrics(truth, pred, sigma, distances, *, report_distances=REPORT_DI
     distances : array-like
         ``(n_dist,)`` distance nodes in kpc.
     report_distances : sequence of float
-        Distances (kpc) at which the per-distance numbers are summarised (the
-        nearest node is used).
+        Distances (kpc) at which the per-distance numbers are summarised; those
+        beyond the last node are skipped.
     floor : float
         Relative errors are ``|pred - truth| / max(truth, floor)``.
 
@@ -76,28 +74,27 @@ def profile_metrics(truth, pred, sigma, distances, *, report_distances=REPORT_DI
             truth.shape[1] != len(distances):
         raise ValueError(f"truth, pred and sigma must all be (n, {len(distances)}); got "
                          f"{truth.shape}, {pred.shape}, {sigma.shape}")
-    err = pred - truth
-    inside = np.abs(err) <= sigma
-    rel = np.abs(err) / np.maximum(truth, floor)
     out = {"n": int(len(truth)), "distances_kpc": distances.tolist(),
-           "bias": err.mean(axis=0).tolist() if len(truth) else [],
-           "rms": np.sqrt((err ** 2).mean(axis=0)).tolist() if len(truth) else [],
-           "coverage68": inside.mean(axis=0).tolist() if len(truth) else [],
-           "coverage68_all": float(inside.mean()) if len(truth) else float("nan"),
+           "bias": [], "rms": [], "coverage68": [], "coverage68_all": float("nan"),
            "rel_err_floor_mag": float(floor), "at": {}}
-    for d in report_distances:
-        if d > distances[-1] + 1e-9:
-            continue
-        k = _node(distances, d)
-        key = f"{d:g}"
-        if not len(truth):
-            out["at"][key] = {}
-            continue
-        out["at"][key] = {"median_rel_err": float(np.median(rel[:, k])),
-                          "bias": float(err[:, k].mean()),
-                          "rms": float(np.sqrt((err[:, k] ** 2).mean())),
-                          "coverage68": float(inside[:, k].mean()),
-                          "median_truth": float(np.median(truth[:, k]))}
+    if not len(truth):
+        return out
+    nodes = error_metrics(pred, sigma, truth, distances, at=None, floor=floor)
+    out["bias"] = nodes["bias"].to_value("mag").tolist()
+    out["rms"] = nodes["rms"].to_value("mag").tolist()
+    out["coverage68"] = nodes["coverage68"].tolist()
+    n = np.asarray(nodes["n"], float)
+    out["coverage68_all"] = float((nodes["coverage68"] * n).sum() / n.sum()) \
+        if n.sum() else float("nan")
+    report = [float(d) for d in report_distances if d <= distances[-1] + 1e-9]
+    if report:
+        table = error_metrics(pred, sigma, truth, distances, at=report, floor=floor)
+        for d, row in zip(report, table):
+            out["at"][f"{d:g}"] = {"median_rel_err": float(row["median_rel_err"]),
+                                   "bias": float(row["bias"].to_value("mag")),
+                                   "rms": float(row["rms"].to_value("mag")),
+                                   "coverage68": float(row["coverage68"]),
+                                   "median_truth": float(row["truth_median"].to_value("mag"))}
     return out
 
 
