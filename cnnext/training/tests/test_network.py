@@ -32,14 +32,20 @@ def test_paper_network_size():
 
 
 def test_compact_is_small():
-    assert count_parameters(CompactCNN((2, 64, 64), 100)) < 1_000_000
+    # float32 weights: < 5 M weights ships in < 20 MB, and >= 10x fewer than the paper's
+    n = count_parameters(CompactCNN((2, 64, 64), 100))
+    assert n < 5_000_000
+    assert 10 * n <= count_parameters(PaperCNN((2, 64, 64), 100))
+    # more convolutions after the pooling, at the same resolution
+    net = CompactCNN((2, 64, 64), 100, channels=(12, 16), hidden=64)
+    assert net.dense[0].in_features == 16 * 32 * 32
 
 
 def test_bad_shapes_and_names():
-    with pytest.raises(ValueError, match="multiples of 8"):
-        CompactCNN((2, 60, 64), 10)
-    with pytest.raises(ValueError, match="3 convolution widths"):
-        CompactCNN((2, 64, 64), 10, channels=(4, 8))
+    with pytest.raises(ValueError, match="must be even"):
+        CompactCNN((2, 63, 64), 10)
+    with pytest.raises(ValueError, match="at least one convolution width"):
+        CompactCNN((2, 64, 64), 10, channels=())
     with pytest.raises(ValueError, match="unknown network architecture 'big'"):
         build_network("big", (2, 64, 64), 10)
 
