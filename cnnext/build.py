@@ -46,6 +46,7 @@ from pathlib import Path
 import numpy as np
 
 from .exceptions import CheckpointError, CnnextWarning, PhotometryError
+from ._lock import take_lock
 from .healpix import check_order
 from .mapfile import ProfileMap
 from .region import region_to_cells
@@ -185,28 +186,10 @@ class _Checkpoint:
     def _lock(self):
         """
         Take the checkpoint's lock: two builds writing one checkpoint would remove
-        it under each other. The operating system releases it when the process
-        ends, however it ends (even SIGKILL), so a killed build leaves no stale lock.
+        it under each other (`cnnext._lock.take_lock`; a killed build leaves no
+        stale lock).
         """
-        try:
-            import fcntl
-        except ImportError:  # pragma: no cover - Windows: no advisory locks
-            return
-        fh = open(self.path / "lock", "a+")
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            fh.seek(0)
-            pid = fh.read().strip() or "?"
-            fh.close()
-            raise CheckpointError(f"another build (process {pid}) is using checkpoint "
-                                  f"{str(self.path)!r}; wait for it to finish or stop it") \
-                from None
-        fh.seek(0)
-        fh.truncate()
-        fh.write(str(os.getpid()))
-        fh.flush()
-        self._lock_file = fh
+        self._lock_file = take_lock(self.path / "lock", "build")
 
     def close(self):
         """Release the lock."""

@@ -42,6 +42,7 @@ from astropy.coordinates import SkyCoord
 from astropy.table import Table
 
 from .build import _atomic_write_bytes, _sha256_cells, _with_retries, default_tile_order
+from ._lock import take_lock
 from .exceptions import CheckpointError, CnnextWarning, PhotometryError
 from .healpix import cell_centres, check_order, child_cells, lonlat_to_cells
 from .photometry.base import FLAG_COLUMNS, STAR_COLUMNS, PhotometrySource
@@ -118,8 +119,9 @@ def fetch_region(region, *, source, output, order=7, tile_order=None, overwrite=
     Raises
     ------
     `~cnnext.exceptions.CheckpointError`
-        ``output`` holds a catalogue of another region, order or tile order, or
-        is damaged.
+        ``output`` holds a catalogue of another region, order or tile order, is
+        damaged, or another fetch is writing it (one fetch per catalogue at a
+        time: the catalogue's ``lock`` file is locked while a fetch runs).
     `~cnnext.exceptions.PhotometryError`
         Tiles failed after all retries; the others are saved and rerunning the
         same call fetches only the failed ones.
@@ -135,12 +137,8 @@ def fetch_region(region, *, source, output, order=7, tile_order=None, overwrite=
     >>> cat = fetch_region("galactic; circle(280, 0, 0.4)", source=remote, output=out,
     ...                    progress_bar=False)
     >>> cat.complete, len(cat.cells), sorted(p.name for p in out.iterdir())
-    (True, 3, ['cells.npy', 'manifest.json', 'tiles'])
+    (True, 3, ['cells.npy', 'lock', 'manifest.json', 'tiles'])
     """
-    import shutil
-
-    from .config import conf
-
     _require_pyarrow()
     order = check_order(order)
     tile_order = default_tile_order(order) if tile_order is None else check_order(
@@ -154,21 +152,51 @@ def fetch_region(region, *, source, output, order=7, tile_order=None, overwrite=
     manifest = {"format": _FORMAT, "order": order, "tile_order": tile_order,
                 "n_cells": int(cells.size), "cells_sha256": _sha256_cells(cells),
                 "source": getattr(source, "key", None), "complete": False}
-    if output.exists() and overwrite:
-        if output.is_dir() and any(output.iterdir()) and \
-                not (output / "manifest.json").is_file():
-            # never delete a directory that is not a cnnext catalogue
-            raise FileExistsError(f"{str(output)!r} exists and is not a cnnext catalogue; "
-                                  f"choose another output directory")
-        if output.is_dir():
-            shutil.rmtree(output)
-        else:
-            output.unlink()
+    if output.exists() and not output.is_dir():
+        raise FileExistsError(f"output {str(output)!r} exists and is not a directory")
+    # what an earlier fetch left (a lock file alone is no catalogue)
+    contents = [p for p in output.iterdir() if p.name != "lock"] if output.exists() else []
+    if contents and overwrite and not (output / "manifest.json").is_file():
+        # never delete a directory that is not a cnnext catalogue
+        raise FileExistsError(f"{str(output)!r} exists and is not a cnnext catalogue; "
+                              f"choose another output directory")
+    if contents and not (resume or overwrite):
+        raise FileExistsError(f"catalogue directory {str(output)!r} exists; pass "
+                              f"resume=True to complete it or overwrite=True to replace it")
+    fresh = overwrite or not contents
+    output.mkdir(parents=True, exist_ok=True)
+    # one fetch per catalogue: a second one would write the same tiles and manifest
+    lock = take_lock(output / "lock", "fetch")
+    try:
+        return _fetch_tiles(source, output, cells, order, tile_order, manifest, fresh,
+                            progress_bar, tile_retries)
+    finally:
+        if lock is not None:
+            lock.close()
+
+
+def _fetch_tiles(source, output, cells, order, tile_order, manifest, fresh, progress_bar,
+                 tile_retries):
+    """The body of `fetch_region`, run while holding the catalogue's lock."""
+    import shutil
+
+    from .config import conf
+
     tiles_dir = output / "tiles"
-    if output.exists():
-        if not resume:
-            raise FileExistsError(f"catalogue directory {str(output)!r} exists; pass "
-                                  f"resume=True to complete it or overwrite=True to replace it")
+    if fresh:
+        for path in output.iterdir():  # overwrite: all but the lock we hold
+            if path.name == "lock":
+                continue
+            if path.is_dir():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+        tiles_dir.mkdir()
+        buf = io.BytesIO()
+        np.save(buf, cells)
+        _atomic_write_bytes(output / "cells.npy", buf.getvalue())
+        _write_manifest(output, manifest)
+    else:
         old = _read_manifest(output)
         labels = {"order": "HEALPix order", "tile_order": "tile order",
                   "cells_sha256": "region (cells)", "n_cells": "region (number of cells)"}
@@ -183,12 +211,6 @@ def fetch_region(region, *, source, output, order=7, tile_order=None, overwrite=
                           f"continuing from {manifest['source']!r}", CnnextWarning)
         manifest["n_stars"] = old.get("n_stars")
         tiles_dir.mkdir(exist_ok=True)
-    else:
-        tiles_dir.mkdir(parents=True)
-        buf = io.BytesIO()
-        np.save(buf, cells)
-        _atomic_write_bytes(output / "cells.npy", buf.getvalue())
-        _write_manifest(output, manifest)
     for stale in tiles_dir.glob("*.tmp"):
         stale.unlink(missing_ok=True)
 

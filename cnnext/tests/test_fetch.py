@@ -153,6 +153,26 @@ def test_fetch_refuses_another_region(tmp_path, remote):
     assert (tmp_path / "mine" / "thesis.tex").exists()
 
 
+def test_two_fetches_cannot_share_a_catalogue(tmp_path, remote, stars):
+    fcntl = pytest.importorskip("fcntl")
+    out = tmp_path / "cat"
+    out.mkdir()  # an empty directory is a fine place for a new catalogue
+    # another process holds the catalogue's lock (the OS frees it if that process dies)
+    with open(out / "lock", "a+") as other:
+        fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        other.write("4242")
+        other.flush()
+        for options in ({}, {"overwrite": True}):
+            with pytest.raises(CheckpointError, match=r"another fetch \(process 4242\)"):
+                fetch_region(REGION, source=remote, output=out, progress_bar=False,
+                             **options)
+    # released: the fetch runs, and a later one resumes the finished catalogue
+    cat = fetch_region(REGION, source=remote, output=out, progress_bar=False)
+    assert cat.complete
+    again = fetch_region(REGION, source=remote, output=out, progress_bar=False)
+    _same_stars(again.query_cells(again.cells, 7), cat.query_cells(cat.cells, 7))
+
+
 def test_damaged_catalogue_names_the_file(tmp_path, remote):
     out = tmp_path / "cat"
     cat = fetch_region(REGION, source=remote, output=out, progress_bar=False)
