@@ -102,7 +102,7 @@ def compare(workdir, n_train, n_val, runs, seed, threads):
     train = subset(load_examples(workdir, "train", config=config, check=False), n_train)
     val = subset(load_examples(workdir, "val", config=config, check=False), n_val)
     test = load_examples(workdir, "eval_inside", config=config, check=False)
-    rows = []
+    rows, preds = [], []
     for arch, n_epochs in runs:
         # the compact network as shipped now (the carina preset's options), whatever
         # options the dataset's run used; the paper-style network at its defaults
@@ -123,6 +123,7 @@ def compare(workdir, n_train, n_val, runs, seed, threads):
             av, sigma = model.predict(spec.transform_counts(test.counts))
             speed = throughput(model, n_batches=3)
         m = profile_metrics(test.av, av, sigma, config.dataset.distances)
+        preds.append((f"{arch}:{n_epochs}", av))
         rows.append([arch, n_epochs, f"{count_parameters(net) / 1e6:.2f} M",
                      f"{size / 1e6:.1f} MB",
                      *(f"{100 * m['at'][d]['median_rel_err']:.1f}%" for d in
@@ -134,6 +135,44 @@ def compare(workdir, n_train, n_val, runs, seed, threads):
           f"{len(test)} held-out examples inside the region")
     _table(rows, ["network", "epochs", "weights", "ONNX", "MRE 1kpc", "2kpc", "4kpc", "6kpc", "8kpc",
                   "68% cov.", "val loss", "train time", "CMD/s"])
+    paired_differences(preds, test.av, config.dataset.distances, seed=seed)
+
+
+def paired_differences(preds, truth, distances, *, seed=0, n_boot=2000):
+    """
+    Print compact-minus-paper differences of the median relative error with
+    95% intervals from a paired bootstrap over the held-out examples (both
+    networks scored on the same resampled examples).
+    """
+    from cnnext.compare import REL_ERR_FLOOR
+
+    compact = [(name, av) for name, av in preds if name.startswith("compact")]
+    paper = [(name, av) for name, av in preds if name.startswith("paper")]
+    if not (compact and paper):
+        return
+    at = ("1", "2", "4", "6", "8")
+    nodes = [int(np.argmin(np.abs(np.asarray(distances) - float(d)))) for d in at]
+    rng = np.random.default_rng(seed)
+    boot = rng.integers(0, len(truth), size=(n_boot, len(truth)))
+
+    def rel(av):  # relative errors as cnnext.compare.error_metrics defines them
+        return np.abs(av[:, nodes] - truth[:, nodes]) / np.maximum(truth[:, nodes],
+                                                                    REL_ERR_FLOOR)
+
+    rows = []
+    for c_name, c_av in compact:
+        for p_name, p_av in paper:
+            rc, rp = rel(c_av), rel(p_av)
+            diff = np.median(rc, axis=0) - np.median(rp, axis=0)
+            bdiff = np.median(rc[boot], axis=1) - np.median(rp[boot], axis=1)
+            lo, hi = np.percentile(bdiff, [2.5, 97.5], axis=0)
+            rows.append([f"{c_name} - {p_name}",
+                         *(f"{100 * d:+.1f} [{100 * a:+.1f}, {100 * b:+.1f}]"
+                           for d, a, b in zip(diff, lo, hi))])
+    print(f"difference of the median relative error (percentage points; negative: the "
+          f"compact network is more accurate), 95% paired-bootstrap interval over the "
+          f"{len(truth)} held-out examples")
+    _table(rows, ["pair", *(f"{d} kpc" for d in at)])
 
 
 def main():
