@@ -20,7 +20,7 @@ import numpy as np
 from ..compare import REL_ERR_FLOOR, error_metrics
 
 __all__ = ["profile_metrics", "evaluate_model", "plot_profiles", "plot_metrics", "plot_history",
-           "REPORT_DISTANCES", "REL_ERR_FLOOR"]
+           "REPORT_DISTANCES"]
 
 log = logging.getLogger(__name__)
 
