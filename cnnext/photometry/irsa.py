@@ -3,10 +3,14 @@
 2MASS photometry from the IRSA TAP service (table ``fp_psc``) through astroquery.
 """
 
+import hashlib
+import os
 import warnings
 
 from ..config import conf
-from ._fetch import PermanentError, TiledRemoteSource, answer_to_stars, configure_session
+from ..exceptions import CnnextWarning
+from ._fetch import (PermanentError, TiledRemoteSource, answer_to_stars, cache_dir,
+                     configure_session)
 
 __all__ = ["IrsaSource", "IRSA_COLUMNS"]
 
@@ -25,8 +29,11 @@ class IrsaSource(TiledRemoteSource):
     set to ``row_limit``; an answer that reaches it or carries
     ``QUERY_STATUS=OVERFLOW`` splits the tile, as in `VizierSource`. pyvo sends
     its requests without a timeout: this source gives its session one.
-    Positions are IRSA's ``glon``, ``glat``. Answers are not cached (pyvo
-    bypasses astroquery's cache).
+    Positions are IRSA's ``glon``, ``glat``. pyvo bypasses astroquery's
+    cache, so this source keeps complete answers itself (ECSV files in
+    ``<cnnext cache>/irsa``, keyed by service, query and row limit); truncated
+    and failed answers are never kept, and an unreadable cached answer is
+    fetched again.
 
     Parameters
     ----------
@@ -37,6 +44,8 @@ class IrsaSource(TiledRemoteSource):
         Default ``"fp_psc"``.
     row_limit, tile_order, timeout, max_retries, retry_backoff : optional
         As for `VizierSource`.
+    cache : bool, optional
+        Keep complete answers on disk; default ``conf.use_cache``.
 
     Examples
     --------
@@ -51,7 +60,7 @@ class IrsaSource(TiledRemoteSource):
     """
 
     def __init__(self, *, tap_url=None, table="fp_psc", row_limit=None, tile_order=None,
-                 timeout=None, max_retries=None, retry_backoff=None):
+                 timeout=None, max_retries=None, retry_backoff=None, cache=None):
         super().__init__(tile_order=tile_order, max_retries=max_retries,
                          retry_backoff=retry_backoff)
         from astroquery.ipac.irsa import IrsaClass
@@ -62,6 +71,7 @@ class IrsaSource(TiledRemoteSource):
         self.table = table
         self.row_limit = row_limit
         self.timeout = timeout
+        self.cache = cache
         self.key = f"irsa:{self.tap_url}:{table}"
         self._adapter = configure_session(self._irsa._session, timeout=self._timeout())
 
@@ -74,19 +84,53 @@ class IrsaSource(TiledRemoteSource):
                 f"CONTAINS(POINT('ICRS', ra, dec), CIRCLE('ICRS', {ra:.10f}, {dec:.10f}, "
                 f"{radius:.10f})) = 1")
 
+    def _cache_file(self, query, limit):
+        """Where the answer to ``query`` is kept, or `None` when caching is off."""
+        if not (conf.use_cache if self.cache is None else self.cache):
+            return None
+        digest = hashlib.sha256(f"{self.tap_url}\n{limit}\n{query}".encode()).hexdigest()
+        return cache_dir() / "irsa" / f"{digest[:40]}.ecsv"
+
+    @staticmethod
+    def _read_cached(path):
+        from astropy.table import Table
+
+        try:
+            return Table.read(path, format="ascii.ecsv")
+        except Exception as exc:  # a damaged file: any parser error
+            warnings.warn(f"cached IRSA answer {str(path)!r} is unreadable ({exc}); "
+                          f"fetching it again", CnnextWarning)
+            path.unlink(missing_ok=True)
+            return None
+
+    @staticmethod
+    def _write_cached(path, table):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        table.write(tmp, format="ascii.ecsv", overwrite=True)
+        os.replace(tmp, path)  # readers never see half a file
+
     def _fetch_cone(self, ra, dec, radius, what):
         from pyvo.dal import DALOverflowWarning
 
         limit = int(conf.row_limit if self.row_limit is None else self.row_limit)
+        query = self.adql(ra, dec, radius)
+        cached = self._cache_file(query, limit)
+        if cached is not None and cached.exists():
+            table = self._read_cached(cached)
+            if table is not None:
+                return answer_to_stars(table, False, what), False
         self._adapter.default_timeout = self._timeout()
         with warnings.catch_warnings():
             # truncation is detected below from the query status
             warnings.simplefilter("ignore", DALOverflowWarning)
-            result = self._irsa.query_tap(self.adql(ra, dec, radius),
-                                          maxrec=limit if limit > 0 else None)
+            result = self._irsa.query_tap(query, maxrec=limit if limit > 0 else None)
         status = str(result.query_status or "OK").upper()
         if status not in ("OK", "OVERFLOW"):
             raise PermanentError(f"IRSA query status {status}")
         table = result.to_table()
         truncated = status == "OVERFLOW" or (limit > 0 and len(table) >= limit)
-        return answer_to_stars(table, truncated, what), truncated
+        stars = answer_to_stars(table, truncated, what)
+        if cached is not None and not truncated:
+            self._write_cached(cached, table)
+        return stars, truncated

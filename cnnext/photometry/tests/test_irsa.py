@@ -9,7 +9,7 @@ import astropy.units as u
 from astropy.coordinates import SkyCoord
 
 from cnnext import conf
-from cnnext.exceptions import PhotometryError
+from cnnext.exceptions import CnnextWarning, PhotometryError
 from cnnext.photometry import IrsaSource
 from cnnext.testing.servers import FakeIrsa, unused_port
 
@@ -95,3 +95,32 @@ def test_server_never_answers(catalogue, cells):
             source.query_cells(cells, ORDER)
         assert time.perf_counter() - start < 5
         assert server.n_requests == 2
+
+
+def test_answers_are_cached(catalogue, catalogue_cells, cells, tmp_path):
+    expected = expected_stars(catalogue, catalogue_cells, cells)
+    with conf.set_temp("use_cache", True), FakeIrsa(catalogue) as server:
+        first = server.source(row_limit=120).query_cells(cells, ORDER)
+        n_first = server.n_requests
+        n_truncated = sum(r["truncated"] for r in server.requests)
+        assert n_truncated > 0
+        files = sorted((tmp_path / "cache" / "irsa").glob("*.ecsv"))
+        # complete answers only (an answer of exactly row_limit rows counts as truncated)
+        assert 0 < len(files) <= n_first - n_truncated
+        n_asked_again = n_first - len(files)
+        # a new source (a new session) asks again only the truncated tiles, whose
+        # sub-tiles come from the cache
+        again = server.source(row_limit=120).query_cells(cells, ORDER)
+        assert server.n_requests == n_first + n_asked_again
+        # a damaged cached answer is fetched again, with a warning naming it
+        files[0].write_text("# %ECSV 1.0\n# garbage")
+        n = server.n_requests
+        with pytest.warns(CnnextWarning, match=f"cached IRSA answer '{files[0]}'"):
+            third = server.source(row_limit=120).query_cells(cells, ORDER)
+        assert server.n_requests == n + n_asked_again + 1
+        # cache=False asks the server everything again
+        n = server.n_requests
+        server.source(row_limit=120, cache=False).query_cells(cells, ORDER)
+        assert server.n_requests == n + n_first
+    for got in (first, again, third):
+        assert_same_stars(got, expected)
