@@ -144,7 +144,7 @@ def paired_differences(preds, truth, distances, *, seed=0, n_boot=2000):
     95% intervals from a paired bootstrap over the held-out examples (both
     networks scored on the same resampled examples).
     """
-    from cnnext.compare import REL_ERR_FLOOR
+    from cnnext.compare import relative_error
 
     compact = [(name, av) for name, av in preds if name.startswith("compact")]
     paper = [(name, av) for name, av in preds if name.startswith("paper")]
@@ -155,9 +155,8 @@ def paired_differences(preds, truth, distances, *, seed=0, n_boot=2000):
     rng = np.random.default_rng(seed)
     boot = rng.integers(0, len(truth), size=(n_boot, len(truth)))
 
-    def rel(av):  # relative errors as cnnext.compare.error_metrics defines them
-        return np.abs(av[:, nodes] - truth[:, nodes]) / np.maximum(truth[:, nodes],
-                                                                    REL_ERR_FLOOR)
+    def rel(av):
+        return relative_error(av[:, nodes], truth[:, nodes])
 
     rows = []
     for c_name, c_av in compact:

@@ -36,7 +36,6 @@ import json
 import logging
 import os
 import shutil
-import tempfile
 import threading
 import time
 import warnings
@@ -46,7 +45,7 @@ from pathlib import Path
 import numpy as np
 
 from .exceptions import CheckpointError, CnnextWarning, PhotometryError
-from ._lock import take_lock
+from ._files import atomic_write_bytes, take_lock
 from .healpix import check_order
 from .mapfile import ProfileMap
 from .region import region_to_cells
@@ -121,21 +120,6 @@ def _sha256_cells(cells):
     return hashlib.sha256(np.ascontiguousarray(cells, dtype="<i8").tobytes()).hexdigest()
 
 
-def _atomic_write_bytes(path, data):
-    """Write ``data`` to ``path`` so that ``path`` is either absent or complete."""
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            # the rename below must not reach the disk before the data
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 class _Checkpoint:
     """The ``<output>.partial`` directory of one build."""
 
@@ -177,7 +161,7 @@ class _Checkpoint:
         else:
             self.path.mkdir(parents=True)
             self._lock()
-            _atomic_write_bytes(self.manifest_file,
+            atomic_write_bytes(self.manifest_file,
                                 json.dumps(self.manifest, indent=1, sort_keys=True).encode())
         # leftovers of a write that was killed before its rename
         for stale in self.path.glob("*.tmp"):
@@ -186,7 +170,7 @@ class _Checkpoint:
     def _lock(self):
         """
         Take the checkpoint's lock: two builds writing one checkpoint would remove
-        it under each other (`cnnext._lock.take_lock`; a killed build leaves no
+        it under each other (`cnnext._files.take_lock`; a killed build leaves no
         stale lock).
         """
         self._lock_file = take_lock(self.path / "lock", "build")
@@ -249,7 +233,7 @@ class _Checkpoint:
         buf = io.BytesIO()
         np.savez(buf, meta=np.array(json.dumps(pm.meta, sort_keys=True, default=str)),
                  **{name: getattr(pm, name) for name in _ARRAYS})
-        _atomic_write_bytes(self.tile_file(tile), buf.getvalue())
+        atomic_write_bytes(self.tile_file(tile), buf.getvalue())
 
     def load(self, tile, expected_cells, distances):
         path = self.tile_file(tile)

@@ -48,8 +48,8 @@ from astropy.table import QTable
 from .extinction import BAND_NAMES, ExtinctionLaw
 
 __all__ = ["MapUnits", "KNOWN_UNITS", "DEFAULT_DISTANCES", "query_maps",
-           "compare_profiles", "compare_slice", "error_metrics", "plot_profiles",
-           "plot_slices", "REL_ERR_FLOOR"]
+           "compare_profiles", "compare_slice", "error_metrics", "relative_error",
+           "plot_profiles", "plot_slices", "REL_ERR_FLOOR"]
 
 log = logging.getLogger(__name__)
 
@@ -513,10 +513,37 @@ def compare_slice(maps, l, *, b=0.0, distances=None, **kwargs):
 def _interp_profiles(values, distances, at):
     """Linear interpolation of ``(n, n_dist)`` profiles at distances ``at``, vectorised."""
     values = np.asarray(values, float)
+    if distances.size == 1:  # nothing to interpolate: ``at`` is that node
+        return np.repeat(values, at.size, axis=1)
     idx = np.clip(np.searchsorted(distances, at), 1, distances.size - 1)
     d0, d1 = distances[idx - 1], distances[idx]
     w = np.clip((at - d0) / (d1 - d0), 0.0, 1.0)
     return values[:, idx - 1] * (1 - w) + values[:, idx] * w
+
+
+def relative_error(pred, truth, *, floor=REL_ERR_FLOOR):
+    """
+    Relative errors of predicted extinctions: ``abs(pred - truth) / max(truth, floor)``.
+
+    The definition behind every relative error cnnext reports (`error_metrics`).
+
+    Parameters
+    ----------
+    pred, truth : array-like
+        Predicted and true extinction (mag), broadcastable.
+    floor : float
+        Smallest denominator (mag): a sightline with almost no dust counts with
+        an error relative to ``floor`` instead of dominating the statistic.
+
+    Examples
+    --------
+    >>> from cnnext.compare import relative_error
+    >>> relative_error([1.1, 0.05], [1.0, 0.0]).round(3).tolist()
+    [0.1, 0.5]
+    """
+    pred = np.asarray(pred, float)
+    truth = np.asarray(truth, float)
+    return np.abs(pred - truth) / np.maximum(truth, floor)
 
 
 def error_metrics(av, sigma, truth, distances, *, at=(1, 2, 4, 6, 8), floor=REL_ERR_FLOOR):
@@ -578,13 +605,9 @@ def error_metrics(av, sigma, truth, distances, *, at=(1, 2, 4, 6, 8), floor=REL_
     if distances.size and ((at < distances[0] - tol) | (at > distances[-1] + tol)).any():
         raise ValueError(f"at: distances {at.tolist()} kpc must lie within the profile's "
                          f"nodes, {distances[0]:g}-{distances[-1]:g} kpc")
-    if distances.size == 1:
-        pred, sig, true = av.copy(), sigma.copy(), truth.copy()
-        pred, sig, true = (np.repeat(v, at.size, axis=1) for v in (pred, sig, true))
-    else:
-        pred = _interp_profiles(av, distances, at)
-        sig = _interp_profiles(sigma, distances, at)
-        true = _interp_profiles(truth, distances, at)
+    pred = _interp_profiles(av, distances, at)
+    sig = _interp_profiles(sigma, distances, at)
+    true = _interp_profiles(truth, distances, at)
     err = pred - true
     ok = np.isfinite(err)
     n = ok.sum(axis=0)
@@ -592,7 +615,7 @@ def error_metrics(av, sigma, truth, distances, *, at=(1, 2, 4, 6, 8), floor=REL_
         err0 = np.where(ok, err, 0.0)
         bias = np.where(n > 0, err0.sum(axis=0) / np.maximum(n, 1), np.nan)
         rms = np.where(n > 0, np.sqrt((err0**2).sum(axis=0) / np.maximum(n, 1)), np.nan)
-        rel = np.where(ok, np.abs(err) / np.maximum(true, floor), np.nan)
+        rel = np.where(ok, relative_error(pred, true, floor=floor), np.nan)
         covered = np.where(ok, np.abs(err) <= sig, False)
         coverage = np.where(n > 0, covered.sum(axis=0) / np.maximum(n, 1), np.nan)
     has = n > 0

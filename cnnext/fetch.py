@@ -41,8 +41,8 @@ import astropy.units as u
 from astropy.coordinates import SkyCoord
 from astropy.table import Table
 
-from .build import _atomic_write_bytes, _sha256_cells, _with_retries, default_tile_order
-from ._lock import take_lock
+from ._files import atomic_write_bytes, take_lock
+from .build import _sha256_cells, _with_retries, default_tile_order
 from .exceptions import CheckpointError, CnnextWarning, PhotometryError
 from .healpix import cell_centres, check_order, child_cells, lonlat_to_cells
 from .photometry.base import FLAG_COLUMNS, STAR_COLUMNS, PhotometrySource
@@ -194,7 +194,7 @@ def _fetch_tiles(source, output, cells, order, tile_order, manifest, fresh, prog
         tiles_dir.mkdir()
         buf = io.BytesIO()
         np.save(buf, cells)
-        _atomic_write_bytes(output / "cells.npy", buf.getvalue())
+        atomic_write_bytes(output / "cells.npy", buf.getvalue())
         _write_manifest(output, manifest)
     else:
         old = _read_manifest(output)
@@ -238,7 +238,7 @@ def _fetch_tiles(source, output, cells, order, tile_order, manifest, fresh, prog
                 log.warning("%s", exc)
                 failed[tile] = exc
                 continue
-            _atomic_write_bytes(tiles_dir / _tile_name(tile_order, tile),
+            atomic_write_bytes(tiles_dir / _tile_name(tile_order, tile),
                                 _stars_to_parquet_bytes(stars))
             if bar is not None:
                 bar.update(len(group))
@@ -314,7 +314,7 @@ def _bytes_to_str3(values):
 
 
 def _write_manifest(path, manifest):
-    _atomic_write_bytes(Path(path) / "manifest.json",
+    atomic_write_bytes(Path(path) / "manifest.json",
                         json.dumps(manifest, indent=1, sort_keys=True).encode())
 
 

@@ -4,9 +4,10 @@
 """
 
 import hashlib
-import os
+import io
 import warnings
 
+from .._files import atomic_write_bytes
 from ..config import conf
 from ..exceptions import CnnextWarning
 from ._fetch import (PermanentError, TiledRemoteSource, answer_to_stars, cache_dir,
@@ -106,9 +107,9 @@ class IrsaSource(TiledRemoteSource):
     @staticmethod
     def _write_cached(path, table):
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        table.write(tmp, format="ascii.ecsv", overwrite=True)
-        os.replace(tmp, path)  # readers never see half a file
+        text = io.StringIO()
+        table.write(text, format="ascii.ecsv")
+        atomic_write_bytes(path, text.getvalue().encode())
 
     def _fetch_cone(self, ra, dec, radius, what):
         from pyvo.dal import DALOverflowWarning

@@ -66,20 +66,14 @@ def profile_metrics(truth, pred, sigma, distances, *, report_distances=REPORT_DI
     >>> round(m["at"]["4"]["median_rel_err"], 3), m["coverage68_all"]
     (0.1, 1.0)
     """
-    truth = np.asarray(truth, dtype=float)
-    pred = np.asarray(pred, dtype=float)
-    sigma = np.asarray(sigma, dtype=float)
     distances = np.asarray(distances, dtype=float)
-    if not (truth.shape == pred.shape == sigma.shape) or truth.ndim != 2 or \
-            truth.shape[1] != len(distances):
-        raise ValueError(f"truth, pred and sigma must all be (n, {len(distances)}); got "
-                         f"{truth.shape}, {pred.shape}, {sigma.shape}")
+    # every node: checks the shapes too
+    nodes = error_metrics(pred, sigma, truth, distances, at=None, floor=floor)
     out = {"n": int(len(truth)), "distances_kpc": distances.tolist(),
            "bias": [], "rms": [], "coverage68": [], "coverage68_all": float("nan"),
            "rel_err_floor_mag": float(floor), "at": {}}
-    if not len(truth):
+    if not out["n"]:
         return out
-    nodes = error_metrics(pred, sigma, truth, distances, at=None, floor=floor)
     out["bias"] = nodes["bias"].to_value("mag").tolist()
     out["rms"] = nodes["rms"].to_value("mag").tolist()
     out["coverage68"] = nodes["coverage68"].tolist()

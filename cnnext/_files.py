@@ -1,11 +1,35 @@
 # Licensed under a 3-clause BSD style license - see LICENSE.rst
-"""An advisory lock on a work directory, held by one process at a time."""
+"""
+Safe file operations for work directories, caches and checkpoints: complete-or-absent
+writes, and an advisory lock held by one process at a time.
+"""
 
 import os
+import tempfile
 
 from .exceptions import CheckpointError
 
-__all__ = ["take_lock"]
+__all__ = ["atomic_write_bytes", "take_lock"]
+
+
+def atomic_write_bytes(path, data):
+    """
+    Write ``data`` to ``path`` (a `~pathlib.Path`) so that ``path`` is either
+    absent or complete: a temporary file in the same directory, flushed to disk,
+    then renamed over ``path``. Readers never see half a file, and an interrupted
+    write leaves no temporary behind.
+    """
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            # the rename below must not reach the disk before the data
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
 
 
 def take_lock(path, what):
