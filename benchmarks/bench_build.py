@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from bench_plane import _model_path, make_catalogue  # noqa: E402
+from bench_plane import _model_path, make_catalogue
 
 
 def _timed_build(region, source, model, output, client, tile_order):

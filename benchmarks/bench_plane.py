@@ -70,9 +70,9 @@ class FastMockSource(PhotometrySource):
         self.key = f"fastmock:{self.stars_per_cell:.0f}:{self.seed}"
 
     def query_cells(self, cells, order, *, progress_bar=False):
+        import astropy.units as u
         from astropy.table import Table
         from astropy_healpix import HEALPix, level_to_nside
-        import astropy.units as u
 
         from cnnext.healpix import cell_centres
 

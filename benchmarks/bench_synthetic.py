@@ -47,8 +47,14 @@ def main():
 
     from cnnext import build_cmds
     from cnnext.healpix import cell_area, lonlat_to_cells
-    from cnnext.synthetic import (GalaxyModel, MockSky, observe, observe_many,
-                                  random_profiles, reference_field_counts)
+    from cnnext.synthetic import (
+        GalaxyModel,
+        MockSky,
+        observe,
+        observe_many,
+        random_profiles,
+        reference_field_counts,
+    )
     from cnnext.synthetic.isochrones import load_parsec_grid
 
     t0 = time.perf_counter()
@@ -80,7 +86,7 @@ def main():
     av = prof.at(np.asarray(stars["distance"]))
     observe_many(stars, av[:8], seed=3)
     for n in (1, 16, 64, 256):
-        b, m = best(lambda: observe_many(stars, av[:n], seed=3), args.repeat)
+        b, m = best(lambda n=n: observe_many(stars, av[:n], seed=3), args.repeat)
         print(f"{f'observe_many -> CMD, per CMD (batch {n})':<58} {b / n * 1e3:8.2f} ms "
               f"{m / n * 1e3:8.2f} ms")
     b, m = best(lambda: observe_many(stars, prof[:64], seed=3), args.repeat)

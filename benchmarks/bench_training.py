@@ -133,7 +133,8 @@ def compare(workdir, n_train, n_val, runs, seed, threads):
     print(f"compact vs paper-style on the same data: {len(train)} training, {len(val)} "
           f"validation examples from {workdir}, trained on the CPU, scored on "
           f"{len(test)} held-out examples inside the region")
-    _table(rows, ["network", "epochs", "weights", "ONNX", "MRE 1kpc", "2kpc", "4kpc", "6kpc", "8kpc",
+    _table(rows, ["network", "epochs", "weights", "ONNX", "MRE 1kpc", "2kpc", "4kpc", "6kpc",
+                  "8kpc",
                   "68% cov.", "val loss", "train time", "CMD/s"])
     paired_differences(preds, test.av, config.dataset.distances, seed=seed)
 

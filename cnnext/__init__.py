@@ -17,10 +17,10 @@ try:
 except ImportError:  # pragma: no cover - only in a source tree without metadata
     __version__ = "0.0.0"
 
+from .cmd import CMDSpec, build_cmds
 from .config import conf
-from .exceptions import *  # noqa: F401,F403
-from .cmd import CMDSpec, build_cmds  # noqa: F401
-from .extinction import ExtinctionLaw  # noqa: F401
+from .exceptions import *
+from .extinction import ExtinctionLaw
 
 __all__ = ["__version__", "conf", "CMDSpec", "build_cmds", "ExtinctionLaw",
            "CNNExtinctionMap", "build_map", "read_map", "CNNModel"]

@@ -39,13 +39,13 @@ import shutil
 import threading
 import time
 import warnings
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 
-from .exceptions import CheckpointError, CnnextWarning, PhotometryError
 from ._files import atomic_write_bytes, take_lock
+from .exceptions import CheckpointError, CnnextWarning, PhotometryError
 from .healpix import check_order
 from .mapfile import ProfileMap
 from .region import region_to_cells
@@ -537,7 +537,7 @@ def build_map(region, *, source, model=None, order=None, output, client=None,
         meta["region"] = _describe_region(region)[:20000]
         meta["build"] = {"n_cells": int(cells.size), "tile_order": tile_order,
                          "n_tiles": int(len(tiles)),
-                         "date": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S"),
+                         "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S"),
                          "dask": client is not None}
         result.meta = meta
         result.write(output, overwrite=overwrite)

@@ -16,7 +16,8 @@ __all__ = ["main"]
 
 #: subcommand -> (module, one-line help)
 SUBCOMMANDS = {
-    "demo": ("cnnext.cli_commands.demo", "offline demo: mock sky -> map -> errors vs truth -> plots"),
+    "demo": ("cnnext.cli_commands.demo",
+             "offline demo: mock sky -> map -> errors vs truth -> plots"),
     "query": ("cnnext.cli_commands.query", "print the extinction to (l, b[, d]) or its profile"),
     "map": ("cnnext.cli_commands.map", "build a map over a sky region (resumable)"),
     "fetch": ("cnnext.cli_commands.fetch", "download 2MASS for a region into a local catalogue"),
@@ -35,7 +36,7 @@ def _parser():
     parser.add_argument("--version", action="version", version=f"cnnext {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name, (module, help_) in SUBCOMMANDS.items():
+    for name, (_module, help_) in SUBCOMMANDS.items():
         sub.add_parser(name, help=help_, add_help=False)
     return parser, sub
 

@@ -40,8 +40,8 @@ import logging
 import warnings
 from dataclasses import dataclass, field
 
-import numpy as np
 import astropy.units as u
+import numpy as np
 from astropy.coordinates import SkyCoord
 from astropy.table import QTable
 

@@ -6,8 +6,8 @@ The law that reddened a model's training stars is stored in its metadata and is
 the law used to convert its A_V profiles to other bands.
 """
 
-import numpy as np
 import astropy.units as u
+import numpy as np
 
 __all__ = ["ExtinctionLaw", "ISOPHOTAL_WAVELENGTHS", "BAND_NAMES"]
 

@@ -36,8 +36,8 @@ import os
 import warnings
 from pathlib import Path
 
-import numpy as np
 import astropy.units as u
+import numpy as np
 from astropy.coordinates import SkyCoord
 from astropy.table import Table
 
@@ -229,7 +229,7 @@ def _fetch_tiles(source, output, cells, order, tile_order, manifest, fresh, prog
     try:
         for tile, group in pending:
             try:
-                stars = _with_retries(lambda: source.query_cells(group, order),
+                stars = _with_retries(lambda group=group: source.query_cells(group, order),
                                       retries=int(tile_retries),
                                       backoff=float(conf.retry_backoff),
                                       what=f"tile {tile} (order {tile_order}, {len(group)} "
@@ -490,7 +490,6 @@ class LocalCatalogSource(PhotometrySource):
         Return the stars within ``radius`` of ``coord`` (the cone must be covered).
         """
         from .photometry.table import _check_cone
-
         from .region import _cone_cells
 
         centre, radius_deg = _check_cone(coord, radius)

@@ -6,8 +6,8 @@ A sightline is a HEALPix cell; its stars are the stars inside the cell. The cell
 size is a model property (the paper's 30' is about order 7, nside 128, 27.5').
 """
 
-import numpy as np
 import astropy.units as u
+import numpy as np
 from astropy_healpix import HEALPix, level_to_nside
 
 __all__ = ["lonlat_to_cells", "cell_centres", "cell_area", "cell_size",

@@ -17,10 +17,14 @@ import threading
 import warnings
 from pathlib import Path
 
-import numpy as np
 import astropy.units as u
-from astropy.coordinates import (Galactic, SkyCoord, SphericalRepresentation,
-                                 UnitSphericalRepresentation)
+import numpy as np
+from astropy.coordinates import (
+    Galactic,
+    SkyCoord,
+    SphericalRepresentation,
+    UnitSphericalRepresentation,
+)
 from scipy.special import ndtri
 
 from .exceptions import CnnextWarning

@@ -15,7 +15,7 @@ import os
 import tempfile
 import warnings
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -197,7 +197,7 @@ class ProfileMap:
             name="PROVENANCE")
         primary = fits.PrimaryHDU()
         primary.header["ORIGIN"] = "cnnext"
-        primary.header["DATE"] = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+        primary.header["DATE"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S")
         return fits.HDUList([primary, prof, dist, meta])
 
     def write(self, path, *, overwrite=False):

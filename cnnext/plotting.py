@@ -8,8 +8,8 @@ interactive backend or on global pyplot state), and returns what it drew on.
 Save with ``fig.savefig("name.png")``.
 """
 
-import numpy as np
 import astropy.units as u
+import numpy as np
 
 __all__ = ["plot_cmd", "plot_profile", "plot_slice", "plot_face_on", "slice_edges",
            "face_on_grid", "plot_comparison_profiles", "plot_comparison_slices"]

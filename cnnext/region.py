@@ -32,8 +32,8 @@ included ones.
 import functools
 import os
 
-import numpy as np
 import astropy.units as u
+import numpy as np
 from astropy.coordinates import Galactic, SkyCoord
 
 from .healpix import cell_centres, cell_size, check_order, child_cells, lonlat_to_cells
@@ -236,8 +236,8 @@ def _cone_cells(l, b, radius_deg, order):
     astropy-healpix's cone search may leave out cells that the cone only grazes;
     widening the cone by a cell's size keeps every overlapping cell.
     """
-    from astropy_healpix import HEALPix, level_to_nside
     from astropy.coordinates import Latitude, Longitude
+    from astropy_healpix import HEALPix, level_to_nside
 
     hp = HEALPix(nside=level_to_nside(order), order="nested")
     radius = min(radius_deg + 1.5 * cell_size(order) / 60.0, 180.0)
@@ -252,8 +252,14 @@ def _centres_in_frame(cells, order, frame):
 
 
 def _one_region_cells(reg, order):
-    from regions import (CircleAnnulusSkyRegion, CircleSkyRegion, PixelRegion,
-                         PointSkyRegion, SkyRegion, TextSkyRegion)
+    from regions import (
+        CircleAnnulusSkyRegion,
+        CircleSkyRegion,
+        PixelRegion,
+        PointSkyRegion,
+        SkyRegion,
+        TextSkyRegion,
+    )
     try:
         from regions import SphericalSkyRegion
     except ImportError:  # regions < 0.10 has no spherical regions

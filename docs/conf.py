@@ -3,7 +3,7 @@
 
 import datetime
 
-from sphinx_astropy.conf.v2 import *  # noqa: F401,F403
+from sphinx_astropy.conf.v2 import *  # noqa: F403
 from sphinx_astropy.conf.v2 import exclude_patterns, intersphinx_mapping
 
 import cnnext

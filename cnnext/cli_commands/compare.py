@@ -125,8 +125,8 @@ def _open(kind, path):
 def _import_dustmaps():
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Configuration file not found")
-        import dustmaps.bayestar  # noqa: F401
-        import dustmaps.edenhofer2023  # noqa: F401
+        import dustmaps.bayestar
+        import dustmaps.edenhofer2023
         import dustmaps.marshall  # noqa: F401
 
 

@@ -10,15 +10,15 @@ LSDB) and `MockSky` (the synthetic sky). `to_star_table` is the column
 normalisation they share.
 """
 
-from .base import *  # noqa: F401,F403
-from .table import *  # noqa: F401,F403
-from .vizier import *  # noqa: F401,F403
-from .irsa import *  # noqa: F401,F403
-from .hats import *  # noqa: F401,F403
-from . import base, table, vizier, irsa, hats
+from . import base, hats, irsa, table, vizier
+from .base import *  # noqa: F403
+from .hats import *  # noqa: F403
+from .irsa import *  # noqa: F403
+from .table import *  # noqa: F403
+from .vizier import *  # noqa: F403
 
 __all__ = (base.__all__ + table.__all__ + vizier.__all__ + irsa.__all__ + hats.__all__
-           + ["MockSky"])
+           + ["MockSky"])  # noqa: F405 (MockSky comes from __getattr__ below)
 
 
 def __getattr__(name):

@@ -11,8 +11,8 @@ import time
 from collections import deque
 from pathlib import Path
 
-import numpy as np
 import astropy.units as u
+import numpy as np
 from astropy.coordinates import SkyCoord
 from astropy.table import vstack
 from astropy_healpix import HEALPix, level_to_nside

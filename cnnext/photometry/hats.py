@@ -11,8 +11,8 @@ where the catalogue lives (see :doc:`scaling`).
 
 import os
 
-import numpy as np
 import astropy.units as u
+import numpy as np
 from astropy.coordinates import SkyCoord
 from astropy.table import Table
 
@@ -121,8 +121,8 @@ class HatsSource(PhotometrySource):
 
     def _search_moc(self, cells, order):
         """ICRS MOC of cones that cover the (Galactic) cells."""
-        from astropy_healpix import HEALPix, level_to_nside
         from astropy.coordinates import Latitude, Longitude
+        from astropy_healpix import HEALPix, level_to_nside
         from mocpy import MOC
 
         hp = HEALPix(nside=level_to_nside(order), order="nested", frame="galactic")

@@ -10,8 +10,7 @@ import warnings
 from .._files import atomic_write_bytes
 from ..config import conf
 from ..exceptions import CnnextWarning
-from ._fetch import (PermanentError, TiledRemoteSource, answer_to_stars, cache_dir,
-                     configure_session)
+from ._fetch import PermanentError, TiledRemoteSource, answer_to_stars, cache_dir, configure_session
 
 __all__ = ["IrsaSource", "IRSA_COLUMNS"]
 

@@ -12,8 +12,8 @@ import hashlib
 import os
 import warnings
 
-import numpy as np
 import astropy.units as u
+import numpy as np
 from astropy.coordinates import SkyCoord
 from astropy.io.votable.exceptions import VOWarning
 from astropy.table import Table

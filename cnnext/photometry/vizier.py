@@ -10,8 +10,15 @@ import astropy.units as u
 from astropy.coordinates import SkyCoord
 
 from ..config import conf
-from ._fetch import (PermanentError, TiledRemoteSource, TransientError, answer_to_stars, cache_dir,
-                     configure_session, http_status_is_transient)
+from ._fetch import (
+    PermanentError,
+    TiledRemoteSource,
+    TransientError,
+    answer_to_stars,
+    cache_dir,
+    configure_session,
+    http_status_is_transient,
+)
 
 __all__ = ["VizierSource", "VIZIER_COLUMNS"]
 

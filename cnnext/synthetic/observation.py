@@ -15,7 +15,7 @@ profiles, CMDs out, without building tables.
 """
 
 import json
-from dataclasses import dataclass, field, asdict
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 from astropy.table import Table

@@ -15,9 +15,9 @@ Two comparisons, with a smooth extinction of 0.7 mag/kpc along every sightline:
 import numpy as np
 from astropy.table import Table
 
+from ..extinction import ExtinctionLaw
 from .galaxy import GalaxyModel
 from .observation import observe
-from ..extinction import ExtinctionLaw
 
 __all__ = ["REFERENCE_FIELDS", "DENSITY_ZONES", "reference_field_counts",
            "density_zone_counts"]

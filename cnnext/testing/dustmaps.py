@@ -56,9 +56,9 @@ def write_bayestar_h5(path, *, l_range=(270.0, 310.0), b_range=(-5.0, 5.0), nsid
     median equal it); ``best_fit`` equals it too. Pixels are nested HEALPix at
     ``nside`` whose centres lie in the box.
     """
+    import astropy.units as u
     import h5py
     from astropy_healpix import HEALPix
-    import astropy.units as u
 
     hp = HEALPix(nside=nside, order="nested")
     lon, lat = hp.healpix_to_lonlat(np.arange(hp.npix))

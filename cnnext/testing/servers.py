@@ -36,8 +36,8 @@ from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from xml.sax.saxutils import escape
 
-import numpy as np
 import astropy.units as u
+import numpy as np
 from astropy.coordinates import SkyCoord
 from astropy.table import Table
 
@@ -558,10 +558,10 @@ class FakeIrsa(_FakeServer):
         data = "\n".join("<TR>" + "".join(f"<TD>{v}</TD>" for v in row) + "</TR>"
                          for row in zip(*values))
         overflow = '<INFO name="QUERY_STATUS" value="OVERFLOW"/>\n' if truncated else ""
-        text = (f'<?xml version="1.0" encoding="UTF-8"?>\n'
-                f'<VOTABLE version="1.4" xmlns="http://www.ivoa.net/xml/VOTable/v1.3">\n'
-                f'<RESOURCE type="results">\n<INFO name="QUERY_STATUS" value="OK"/>\n'
-                f'<TABLE>\n' + "\n".join(fields) + '\n<DATA><TABLEDATA>\n'
+        text = ('<?xml version="1.0" encoding="UTF-8"?>\n'
+                '<VOTABLE version="1.4" xmlns="http://www.ivoa.net/xml/VOTable/v1.3">\n'
+                '<RESOURCE type="results">\n<INFO name="QUERY_STATUS" value="OK"/>\n'
+                '<TABLE>\n' + "\n".join(fields) + '\n<DATA><TABLEDATA>\n'
                 f'{data}\n</TABLEDATA></DATA>\n</TABLE>\n{overflow}</RESOURCE>\n'
                 f'</VOTABLE>\n')
         return text.encode()

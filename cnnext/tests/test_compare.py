@@ -3,18 +3,28 @@
 
 import warnings
 
+import astropy.units as u
 import numpy as np
 import pytest
-import astropy.units as u
 from astropy.coordinates import SkyCoord
 
 from cnnext import ExtinctionLaw
-from cnnext.compare import (KNOWN_UNITS, MapUnits, compare_profiles, compare_slice,
-                            error_metrics, query_maps)
+from cnnext.compare import (
+    KNOWN_UNITS,
+    MapUnits,
+    compare_profiles,
+    compare_slice,
+    error_metrics,
+    query_maps,
+)
 from cnnext.healpix import lonlat_to_cells
 from cnnext.mapfile import ProfileMap
-from cnnext.testing.dustmaps import (MARSHALL_DISTANCES, write_bayestar_h5,
-                                     write_edenhofer_fits, write_marshall_h5)
+from cnnext.testing.dustmaps import (
+    MARSHALL_DISTANCES,
+    write_bayestar_h5,
+    write_edenhofer_fits,
+    write_marshall_h5,
+)
 
 with warnings.catch_warnings():
     # dustmaps warns at import when ~/.dustmapsrc is missing
@@ -251,7 +261,8 @@ def test_error_metrics_numbers():
     np.testing.assert_allclose(t["coverage68"], [1 / 3, 0.5, 0.5])
     np.testing.assert_allclose(t["truth_median"].to_value(u.mag), [1.0, 2.25, 3.0])
     empty = error_metrics(np.full((2, 3), np.nan), sigma[:2], truth[:2], d, at=(2.0,))
-    assert empty["n"][0] == 0 and np.isnan(empty["bias"][0]) and np.isnan(empty["median_rel_err"][0])
+    assert empty["n"][0] == 0
+    assert np.isnan(empty["bias"][0]) and np.isnan(empty["median_rel_err"][0])
 
 
 def test_error_metrics_nodes_and_range():

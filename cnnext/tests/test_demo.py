@@ -1,9 +1,9 @@
 # Licensed under a 3-clause BSD style license - see LICENSE.rst
 """Tests of the offline demo (cnnext.demo and ``cnnext demo``) on a tiny region and model."""
 
+import astropy.units as u
 import numpy as np
 import pytest
-import astropy.units as u
 from astropy.table import QTable
 
 from cnnext import demo

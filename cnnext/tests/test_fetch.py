@@ -3,9 +3,9 @@
 
 import json
 
+import astropy.units as u
 import numpy as np
 import pytest
-import astropy.units as u
 from astropy.coordinates import SkyCoord
 
 from cnnext import build_map, conf

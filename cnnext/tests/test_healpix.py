@@ -2,8 +2,15 @@
 import numpy as np
 import pytest
 
-from cnnext.healpix import (cell_area, cell_centres, cell_size, check_order, child_cells,
-                            lonlat_to_cells, parent_cells)
+from cnnext.healpix import (
+    cell_area,
+    cell_centres,
+    cell_size,
+    check_order,
+    child_cells,
+    lonlat_to_cells,
+    parent_cells,
+)
 
 
 def test_roundtrip_and_sizes():

@@ -9,19 +9,24 @@ numbers are known.
 
 import warnings
 
+import astropy.units as u
 import numpy as np
 import pytest
-import astropy.units as u
-from astropy.coordinates import (Distance, Galactic, Galactocentric, SkyCoord,
-                                 SphericalRepresentation, UnitSphericalRepresentation)
+from astropy.coordinates import (
+    Distance,
+    Galactic,
+    Galactocentric,
+    SkyCoord,
+    SphericalRepresentation,
+    UnitSphericalRepresentation,
+)
 
 from cnnext import CNNExtinctionMap
 from cnnext.exceptions import CnnextWarning, MapFileError, ModelFileError
 from cnnext.extinction import ExtinctionLaw
 from cnnext.healpix import lonlat_to_cells
 from cnnext.map import FLAGS_DTYPE
-from cnnext.mapfile import FLAG_NO_DATA
-from cnnext.mapfile import FLAG_FEW_STARS, FLAG_OUTSIDE_MODEL, ProfileMap
+from cnnext.mapfile import FLAG_FEW_STARS, FLAG_NO_DATA, FLAG_OUTSIDE_MODEL, ProfileMap
 
 ORDER = 7
 NODES = np.arange(1, 11) * 0.5  # 0.5 ... 5 kpc

@@ -9,9 +9,9 @@ so the same coordinates must give the same shapes, scalars and numbers.
 
 import warnings
 
+import astropy.units as u
 import numpy as np
 import pytest
-import astropy.units as u
 from astropy.coordinates import SkyCoord
 
 from cnnext import CNNExtinctionMap

@@ -11,9 +11,9 @@ on-the-fly computation combine.
 import multiprocessing
 import warnings
 
+import astropy.units as u
 import numpy as np
 import pytest
-import astropy.units as u
 from astropy.coordinates import SkyCoord
 
 from cnnext import CNNExtinctionMap, conf

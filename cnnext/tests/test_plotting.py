@@ -3,15 +3,22 @@
 
 import io
 
+import astropy.units as u
 import numpy as np
 import pytest
-import astropy.units as u
 from astropy.table import QTable
 
 from cnnext import CMDSpec
-from cnnext.plotting import (face_on_grid, plot_cmd, plot_comparison_profiles,
-                             plot_comparison_slices, plot_face_on, plot_profile, plot_slice,
-                             slice_edges)
+from cnnext.plotting import (
+    face_on_grid,
+    plot_cmd,
+    plot_comparison_profiles,
+    plot_comparison_slices,
+    plot_face_on,
+    plot_profile,
+    plot_slice,
+    slice_edges,
+)
 
 matplotlib = pytest.importorskip("matplotlib")
 from matplotlib.collections import QuadMesh  # noqa: E402

@@ -1,9 +1,9 @@
 # Licensed under a 3-clause BSD style license - see LICENSE.rst
 """Tests of cnnext.region: sky regions to HEALPix cells."""
 
+import astropy.units as u
 import numpy as np
 import pytest
-import astropy.units as u
 from astropy.coordinates import Latitude, Longitude, SkyCoord
 
 from cnnext.healpix import cell_centres, lonlat_to_cells

@@ -11,9 +11,16 @@ from cnnext.healpix import cell_centres, lonlat_to_cells
 from cnnext.mapfile import FLAG_FEW_STARS, FLAG_OUTSIDE_MODEL
 from cnnext.model import CNNModel
 from cnnext.photometry.table import TableSource
-from cnnext.sightlines import (DEFAULT_KS_FAINT, RED_CLUMP_MKS, compute_cells,
-                               faint_ks_limit, in_region, predict_cells, reliable_range,
-                               training_region)
+from cnnext.sightlines import (
+    DEFAULT_KS_FAINT,
+    RED_CLUMP_MKS,
+    compute_cells,
+    faint_ks_limit,
+    in_region,
+    predict_cells,
+    reliable_range,
+    training_region,
+)
 from cnnext.testing.models import tiny_model_reference, write_tiny_model
 
 ORDER = 7

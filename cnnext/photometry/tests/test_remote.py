@@ -1,9 +1,9 @@
 # Licensed under a 3-clause BSD style license - see LICENSE.rst
 """Live VizieR and IRSA queries (skipped unless pytest runs with --remote-data)."""
 
+import astropy.units as u
 import numpy as np
 import pytest
-import astropy.units as u
 from astropy.coordinates import SkyCoord
 
 from cnnext.healpix import lonlat_to_cells

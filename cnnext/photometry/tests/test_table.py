@@ -3,9 +3,9 @@
 
 import warnings
 
+import astropy.units as u
 import numpy as np
 import pytest
-import astropy.units as u
 from astropy.coordinates import SkyCoord
 from astropy.io.votable.exceptions import VOWarning
 from astropy.table import MaskedColumn, Table

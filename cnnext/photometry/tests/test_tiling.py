@@ -1,18 +1,24 @@
 # Licensed under a 3-clause BSD style license - see LICENSE.rst
 """Helpers of the remote sources: tile cones, error classification, retries, dedupe."""
 
+import astropy.units as u
 import numpy as np
 import pytest
 import requests
-import astropy.units as u
 from astropy.coordinates import SkyCoord
 from astropy.table import Table
 from astropy_healpix import HEALPix
 
 from cnnext import conf
 from cnnext.exceptions import PhotometryError
-from cnnext.photometry._fetch import (PermanentError, TransientError, call_with_retries,
-                                      dedupe, is_transient, tile_cones)
+from cnnext.photometry._fetch import (
+    PermanentError,
+    TransientError,
+    call_with_retries,
+    dedupe,
+    is_transient,
+    tile_cones,
+)
 
 
 @pytest.mark.parametrize("order", [0, 3, 5, 9])

@@ -3,8 +3,7 @@ import numpy as np
 import pytest
 
 from cnnext.exceptions import CnnextWarning
-from cnnext.synthetic import (BESANCON_EXTINCTION, distance_modulus, johnson_to_2mass,
-                              read_besancon)
+from cnnext.synthetic import BESANCON_EXTINCTION, distance_modulus, johnson_to_2mass, read_besancon
 
 BANNER = """\
  ***********************************************************
@@ -58,7 +57,7 @@ def _write(path, ref="V", kinematics=False, av=0.0, total=None, header=None):
 
 def _expected():
     out = []
-    for (d, mv, cl, typ, lt, lg, age, mass, jh, hk, jk, vk, feh, ext) in STARS:
+    for (d, mv, _cl, _typ, _lt, _lg, _age, _mass, _jh, hk, jk, vk, _feh, ext) in STARS:
         v = mv + distance_modulus(d) + ext
         k = v - vk
         c = BESANCON_EXTINCTION.coefficients

@@ -1,9 +1,9 @@
 # Licensed under a 3-clause BSD style license - see LICENSE.rst
+import astropy.units as u
 import numpy as np
 import pytest
-import astropy.units as u
 
-from cnnext.synthetic import GalaxyModel, load_parsec_grid, distance_modulus
+from cnnext.synthetic import GalaxyModel, distance_modulus, load_parsec_grid
 from cnnext.synthetic.imf import PowerLawIMF
 
 

@@ -1,7 +1,7 @@
 # Licensed under a 3-clause BSD style license - see LICENSE.rst
+import astropy.units as u
 import numpy as np
 import pytest
-import astropy.units as u
 from astropy.coordinates import SkyCoord
 
 from cnnext.healpix import cell_centres, child_cells, lonlat_to_cells
@@ -89,7 +89,8 @@ def test_stars_reddened_by_their_cell_profile(galaxy, cells):
                     mean={"density": 0.01}, arm_contrast=0.0)
     a = sky.query_cells(cells[:1], 7)
     b = clear.query_cells(cells[:1], 7)
-    bright = lambda t: t[(t["Ks"] < 11) & np.isfinite(t["e_J"]) & np.isfinite(t["e_Ks"])]
+    def bright(t):
+        return t[(t["Ks"] < 11) & np.isfinite(t["e_J"]) & np.isfinite(t["e_Ks"])]
     assert np.median(bright(a)["J"] - bright(a)["Ks"]) > np.median(
         bright(b)["J"] - bright(b)["Ks"]) + 0.2
 

@@ -2,8 +2,7 @@
 import numpy as np
 import pytest
 
-from cnnext.training.evaluate import (plot_history, plot_metrics, plot_profiles,
-                                      profile_metrics)
+from cnnext.training.evaluate import plot_history, plot_metrics, plot_profiles, profile_metrics
 
 
 def test_profile_metrics_numbers():

@@ -5,8 +5,13 @@ import numpy as np
 import pytest
 import torch
 
-from cnnext.training.network import (CompactCNN, PaperCNN, build_network, count_parameters,
-                                     gaussian_nll)
+from cnnext.training.network import (
+    CompactCNN,
+    PaperCNN,
+    build_network,
+    count_parameters,
+    gaussian_nll,
+)
 
 
 @pytest.mark.parametrize("arch, options", [("compact", {}),

@@ -2,8 +2,7 @@
 import numpy as np
 import pytest
 
-from cnnext.training.presets import (TrainingConfig, list_presets, load_config,
-                                     load_preset)
+from cnnext.training.presets import TrainingConfig, list_presets, load_config, load_preset
 
 
 def test_presets():

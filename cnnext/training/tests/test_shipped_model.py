@@ -6,8 +6,8 @@ from importlib import resources
 import numpy as np
 
 from cnnext import CMDSpec
-from cnnext.model import CNNModel, default_model_path, file_sha256
 from cnnext.healpix import cell_area
+from cnnext.model import CNNModel, default_model_path, file_sha256
 from cnnext.synthetic import GalaxyModel, observe_many, random_profiles
 from cnnext.training.presets import load_preset
 

@@ -49,7 +49,8 @@ def test_besancon_realisations(besancon_dir, tmp_path):
     total = len(src._stars(src.files[0]))
     # two disjoint cell-sized subsets of the 0.45 deg^2 field
     assert abs(len(a) - total * area / 0.45) < 0.02 * total
-    keys = lambda t: set(zip(*(np.round(t[c], 3) for c in ("distance", "J", "H", "Ks"))))
+    def keys(t):
+        return set(zip(*(np.round(t[c], 3) for c in ("distance", "J", "H", "Ks"))))
     assert not keys(a) & keys(b)
     with pytest.raises(ValueError, match="no Besançon catalogue within 2 deg"):
         src.catalogue(200.0, 0.0, area, realisation=0, seed=seed)
