@@ -5,24 +5,39 @@ writes, and an advisory lock held by one process at a time.
 """
 
 import os
-import tempfile
+import secrets
+from contextlib import contextmanager
+from pathlib import Path
 
 from .exceptions import CheckpointError
 
-__all__ = ["atomic_write_bytes", "take_lock"]
+__all__ = ["atomic_open", "atomic_write_bytes", "take_lock"]
 
 
-def atomic_write_bytes(path, data):
+@contextmanager
+def atomic_open(path):
     """
-    Write ``data`` to ``path`` (a `~pathlib.Path`) so that ``path`` is either
-    absent or complete: a temporary file in the same directory, flushed to disk,
-    then renamed over ``path``. Readers never see half a file, and an interrupted
-    write leaves no temporary behind.
+    Open a binary file that replaces ``path`` when the ``with`` block ends without
+    an error, so that ``path`` is either absent or complete: a temporary file in the
+    same directory, flushed to disk, then renamed over ``path``. Readers never see
+    half a file, and an interrupted write leaves no temporary behind.
+
+    The file gets the permissions of an ordinary new file (``0o666`` less the umask),
+    so a map or catalogue written for a group can be read by the group.
     """
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    path = Path(path)
+    while True:
+        # not tempfile.mkstemp: it creates the file 0600 whatever the umask
+        tmp = path.parent / f"{path.name}.{secrets.token_hex(4)}.tmp"
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0),
+                         0o666)
+            break
+        except FileExistsError:  # pragma: no cover - 32 random bits collided
+            continue
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+            yield fh
             fh.flush()
             # the rename below must not reach the disk before the data
             os.fsync(fh.fileno())
@@ -30,6 +45,14 @@ def atomic_write_bytes(path, data):
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def atomic_write_bytes(path, data):
+    """
+    Write ``data`` to ``path`` (a `~pathlib.Path`) atomically (see `atomic_open`).
+    """
+    with atomic_open(path) as fh:
+        fh.write(data)
 
 
 def take_lock(path, what):

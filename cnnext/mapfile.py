@@ -11,8 +11,6 @@ photometry source, cnnext version) travel with it. It opens with plain
 
 import io
 import json
-import os
-import tempfile
 import warnings
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -22,6 +20,7 @@ import numpy as np
 from astropy.io import fits
 from astropy.utils.exceptions import AstropyWarning
 
+from ._files import atomic_open
 from .exceptions import MapFileError
 from .healpix import check_order
 
@@ -202,25 +201,54 @@ class ProfileMap:
 
     def write(self, path, *, overwrite=False):
         """
-        Write the map to a FITS file, atomically (a reader never sees half a file).
+        Write the map to a FITS file, atomically (a reader never sees half a file),
+        with FITS checksums (CHECKSUM/DATASUM) that `read_map` verifies.
         """
         path = Path(path)
         if path.exists() and not overwrite:
             raise OSError(f"map file {str(path)!r} exists; pass overwrite=True to replace it")
-        fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp",
-                                   dir=path.parent if str(path.parent) else ".")
-        os.close(fd)
-        try:
-            self.to_hdulist().writeto(tmp, overwrite=True)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        with atomic_open(path) as fh:
+            self.to_hdulist().writeto(fh, checksum=True)
         return path
 
 
 def write_map(profile_map, path, *, overwrite=False):
-    """Write a `ProfileMap` to ``path`` (see `ProfileMap.write`)."""
+    """
+    Write a `ProfileMap` to a FITS map file.
+
+    The file is written atomically (complete or absent) and carries FITS checksums
+    (CHECKSUM/DATASUM in every HDU), verified by `read_map`. It opens with plain
+    `astropy.io.fits` and queries offline with
+    ``CNNExtinctionMap(map_fname=path)``.
+
+    Parameters
+    ----------
+    profile_map : `ProfileMap`
+        The profiles to write.
+    path : str or path-like
+        The FITS file to write.
+    overwrite : bool, optional
+        Replace ``path`` if it exists (otherwise an `OSError`).
+
+    Returns
+    -------
+    `~pathlib.Path`
+        The file written.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> from cnnext.mapfile import ProfileMap, read_map, write_map
+    >>> d = np.arange(1, 101) * 0.1                  # distance nodes, kpc
+    >>> av = np.cumsum(np.full((2, 100), 0.01), axis=1)  # cumulative A_V, mag
+    >>> m = ProfileMap(cells=[1000, 1001], order=7, distances=d, av=av,
+    ...                sigma=np.full((2, 100), 0.1), n_stars=[450, 520])
+    >>> path = write_map(m, os.path.join(tempfile.mkdtemp(), "example.fits"))
+    >>> back = read_map(path)
+    >>> back.cells.tolist(), round(float(back.av[0, -1]), 2)
+    ([1000, 1001], 1.0)
+    """
     return profile_map.write(path, overwrite=overwrite)
 
 
@@ -240,7 +268,8 @@ def read_map(path):
     Raises
     ------
     MapFileError
-        If the file is unreadable, truncated or not a cnnext map (the message names it).
+        If the file is unreadable, truncated, changed since it was written (its FITS
+        checksums do not match) or not a cnnext map (the message names it).
     """
     path = Path(path)
     if not path.is_file():
@@ -249,9 +278,13 @@ def read_map(path):
         with warnings.catch_warnings():
             # a truncated or damaged file only warns in astropy: make it an error
             warnings.simplefilter("error", AstropyWarning)
-            # read from memory: a failed open must leave no file handle behind
-            hdul = fits.open(io.BytesIO(path.read_bytes()))
+            # read from memory: a failed open must leave no file handle behind;
+            # checksum=True verifies CHECKSUM/DATASUM where present (maps written
+            # before checksums were added have none); a mismatch only warns in
+            # astropy, so it raises here
+            hdul = fits.open(io.BytesIO(path.read_bytes()), checksum=True)
             try:
+                hdul.readall()
                 hdul.verify("exception")
             except Exception:
                 hdul.close()
@@ -275,6 +308,11 @@ def read_map(path):
     except MapFileError:
         raise
     except Exception as exc:  # astropy raises OSError, KeyError, VerifyError, TypeError…
+        if "checksum verification failed" in str(exc).lower():
+            raise MapFileError(f"map file {str(path)!r} has changed since it was written "
+                               f"({str(exc).strip()} DATASUM/CHECKSUM do not match the "
+                               f"content); rebuild it with `cnnext map` or restore "
+                               f"it") from None
         raise MapFileError(f"map file {str(path)!r} is corrupted or not a cnnext map "
                            f"({type(exc).__name__}: {exc}); rebuild it with "
                            f"`cnnext map` or restore it") from None

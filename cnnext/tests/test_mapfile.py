@@ -1,4 +1,7 @@
 # Licensed under a 3-clause BSD style license - see LICENSE.rst
+import os
+import stat
+
 import numpy as np
 import pytest
 from astropy.io import fits
@@ -74,3 +77,31 @@ def test_not_a_cnnext_map(tmp_path):
 def test_bad_cells():
     with pytest.raises(ValueError, match="HEALPix indices"):
         _map([12 * 4**7])
+
+
+def test_checksums_written_and_verified(tmp_path):
+    m = _map([1, 2, 3])
+    path = m.write(tmp_path / "m.fits")
+    with fits.open(path, checksum=True) as hdul:
+        for hdu in hdul:
+            assert hdu.header["CHECKSUM"] and hdu.header["DATASUM"]
+    # change 8 bytes inside the AV column of the second row: values, not structure
+    with fits.open(path) as hdul:
+        hdu = hdul["PROFILES"]
+        start = hdu.fileinfo()["datLoc"] + hdu.columns.dtype.fields["AV"][1] + \
+            hdu.columns.dtype.itemsize + 40
+    data = bytearray(path.read_bytes())
+    data[start:start + 8] = b"\x41\x20\x00\x00\x41\x20\x00\x00"
+    path.write_bytes(bytes(data))
+    with pytest.raises(MapFileError, match=r"m\.fits.*changed.*Checksum verification failed"):
+        read_map(path)
+
+
+def test_map_file_permissions_follow_umask(tmp_path):
+    old = os.umask(0o022)
+    try:
+        path = _map([1, 2]).write(tmp_path / "m.fits")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+    assert [p.name for p in tmp_path.iterdir()] == ["m.fits"]
