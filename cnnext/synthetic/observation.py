@@ -22,9 +22,11 @@ from astropy.table import Table
 
 from ..cmd import CMDSpec, build_cmds
 from ..extinction import ExtinctionLaw
+from ..observation import DESCRIPTORS, estimate_observation
 from ..quality import BANDS
 
-__all__ = ["PhotometricModel", "observe", "observe_many", "reddening_law"]
+__all__ = ["PhotometricModel", "ObservingConditions", "observe", "observe_many",
+           "reddening_law", "patchy_extinction"]
 
 _BAND_KEYS = ("J", "H", "Ks")
 _LN10_04 = 0.4 * np.log(10.0)
@@ -132,6 +134,127 @@ class PhotometricModel:
         mag = np.asarray(mag, dtype=float)
         with np.errstate(over="ignore"):
             return 1.0 / (1.0 + np.exp((mag - self.m50(band)) / self.width[band]))
+
+
+@dataclass
+class ObservingConditions:
+    """
+    Ranges of 2MASS observing conditions, one draw per synthetic example.
+
+    Real 2MASS depth is a property of each sightline (measured from its stars by
+    `cnnext.observation`), not a constant: about half a magnitude deeper than the
+    nominal S/N-10 limits off the plane, up to a magnitude shallower in confused
+    plane fields. Training examples therefore each get their own observation,
+    drawn here around a base `PhotometricModel`:
+
+    - depth: one offset common to the three bands, uniform in ``depth_offset``
+      (mag; positive is deeper), plus an independent Gaussian offset per band of
+      ``band_scatter`` mag;
+    - completeness: 50 % level ``m50_offset`` mag below the S/N-10 magnitude and
+      logistic width ``width`` (mag), uniform in their ranges, per band;
+    - error floor ``floor`` (mag) and contamination-flag rate ``flag_rate``,
+      uniform in their ranges.
+
+    The defaults cover real 2MASS (METHOD.md §4): depths from 1.0 mag brighter
+    to 0.8 mag fainter than nominal, the count peaks measured off the plane.
+
+    Parameters
+    ----------
+    depth_offset, m50_offset, width, floor, flag_rate : (float, float)
+        Ranges (min, max) of uniform draws.
+    band_scatter : float
+        Standard deviation (mag) of the independent per-band depth offsets.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from cnnext.synthetic import ObservingConditions, PhotometricModel
+    >>> pm = ObservingConditions().draw(np.random.default_rng(1), PhotometricModel())
+    >>> 14.3 - 1.5 < pm.m10["Ks"] < 14.3 + 1.3
+    True
+    """
+
+    depth_offset: tuple = (-1.0, 0.8)
+    band_scatter: float = 0.15
+    m50_offset: tuple = (0.4, 1.1)
+    width: tuple = (0.12, 0.35)
+    floor: tuple = (0.015, 0.04)
+    flag_rate: tuple = (0.0, 0.1)
+
+    def __post_init__(self):
+        for name in ("depth_offset", "m50_offset", "width", "floor", "flag_rate"):
+            lo, hi = (float(v) for v in getattr(self, name))
+            if lo > hi:
+                raise ValueError(f"observing condition {name} range must be (min, max), "
+                                 f"got {getattr(self, name)!r}")
+            setattr(self, name, (lo, hi))
+        if self.width[0] <= 0 or self.floor[0] < 0 or not 0 <= self.flag_rate[0] <= \
+                self.flag_rate[1] <= 1:
+            raise ValueError("observing conditions need width > 0, floor >= 0 and flag "
+                             "rates within [0, 1]")
+        self.band_scatter = float(self.band_scatter)
+
+    def to_dict(self):
+        """Return the ranges as a JSON-serialisable `dict`."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+    def max_offset(self):
+        """Largest depth offset a draw can give (mag), for the intrinsic faint limit."""
+        return self.depth_offset[1] + 3.0 * self.band_scatter
+
+    def draw(self, rng, base):
+        """Return one `PhotometricModel` drawn around ``base``."""
+        common = rng.uniform(*self.depth_offset)
+        scatter = np.clip(rng.normal(0.0, self.band_scatter, 3), -3 * self.band_scatter,
+                          3 * self.band_scatter) if self.band_scatter else np.zeros(3)
+        return PhotometricModel(
+            m10={b: base.m10[b] + common + s for b, s in zip(_BAND_KEYS, scatter)},
+            poisson=base.poisson, floor=rng.uniform(*self.floor),
+            calibration=base.calibration,
+            m50_offset={b: rng.uniform(*self.m50_offset) for b in _BAND_KEYS},
+            width={b: rng.uniform(*self.width) for b in _BAND_KEYS},
+            saturation=base.saturation, saturated_error=base.saturated_error,
+            flag_rate=rng.uniform(*self.flag_rate))
+
+
+def patchy_extinction(av, dispersion, rng):
+    """
+    Scatter the extinction of each star around the cell's profile (a patchy screen).
+
+    Dust varies across a 27' cell (molecular clouds are patchy on arcminute
+    scales), so stars at the same distance in one cell see different extinctions.
+    Each star's A_V is multiplied by a log-normal factor ``exp(s z - s**2 / 2)``
+    (``z`` standard normal, ``s`` the example's dispersion of ln A_V), whose mean
+    is 1: the cell's *mean* profile, which is what the network is trained to
+    return, is unchanged.
+
+    Parameters
+    ----------
+    av : `numpy.ndarray`
+        A_V in front of each star, ``(n_profiles, n_stars)``; changed in place.
+    dispersion : array
+        ``(n_profiles,)`` dispersion ``s`` of ln A_V per example (0: an even screen).
+    rng : `numpy.random.Generator`
+
+    Returns
+    -------
+    av : `numpy.ndarray`
+        The same array.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from cnnext.synthetic import patchy_extinction
+    >>> av = np.full((2, 100_000), 2.0)
+    >>> out = patchy_extinction(av, np.array([0.0, 0.8]), np.random.default_rng(0))
+    >>> np.round(out.mean(axis=1), 2).tolist(), float(out[0].std())
+    ([2.0, 2.0], 0.0)
+    """
+    s = np.asarray(dispersion, dtype=float).reshape(-1, 1)
+    if np.any(s > 0):
+        z = rng.standard_normal(av.shape)
+        av *= np.exp(s * z - 0.5 * s * s)
+    return av
 
 
 def reddening_law(law):
@@ -390,7 +513,7 @@ def _quality_tables(model, tables, q, ph_ok, cc_ok):
 
 
 def observe_many(stars, profiles, *, spec=None, law=None, model=None, seed=None,
-                 chunk_stars=500_000):
+                 chunk_stars=500_000, descriptors=False):
     """
     Observe one intrinsic catalogue through many profiles; return their CMDs.
 
@@ -411,6 +534,10 @@ def observe_many(stars, profiles, *, spec=None, law=None, model=None, seed=None,
     chunk_stars : int
         Profiles are processed in chunks of about this many star-profile pairs to
         bound memory (results depend on the seed and on this value).
+    descriptors : bool
+        Also estimate each example's observation descriptors from its observed
+        stars, with `cnnext.observation.estimate_observation` — the estimator run
+        on real sightlines.
 
     Returns
     -------
@@ -418,6 +545,9 @@ def observe_many(stars, profiles, *, spec=None, law=None, model=None, seed=None,
         ``float32``, ``(n_prof, channels, n_mag, n_colour)``.
     n_stars : `numpy.ndarray`
         Stars counted in the first channel of each CMD.
+    observation : `numpy.ndarray`
+        Only with ``descriptors=True``: ``(n_prof, 6)`` estimated descriptors
+        (mag, order of `cnnext.observation.DESCRIPTORS`).
 
     Examples
     --------
@@ -446,7 +576,7 @@ def observe_many(stars, profiles, *, spec=None, law=None, model=None, seed=None,
     passes, packed = _quality_tables(model, tables, q, ph_ok, cc_ok)
     simple = not (any_flag_ok or upper_ok)
     per = max(1, int(chunk_stars) // max(n_star, 1))
-    cmd_parts, count_parts = [], []
+    cmd_parts, count_parts, obs_parts = [], [], []
     for start in range(0, n_prof, per):
         av = av_all[start:start + per].astype(np.float32)
         p = av.shape[0]
@@ -488,6 +618,23 @@ def observe_many(stars, profiles, *, spec=None, law=None, model=None, seed=None,
         cmds, counts = build_cmds(arrays, flat // n_star, p, spec, apply_quality=False)
         cmd_parts.append(cmds)
         count_parts.append(counts)
+        if descriptors:
+            obs_parts.append(_estimate_descriptors(sim, tables, p, n_star))
     if not cmd_parts:
-        return np.zeros((0, *spec.shape), np.float32), np.zeros(0, np.int64)
-    return np.concatenate(cmd_parts), np.concatenate(count_parts)
+        out = (np.zeros((0, *spec.shape), np.float32), np.zeros(0, np.int64))
+        return out + (np.zeros((0, len(DESCRIPTORS))),) if descriptors else out
+    out = (np.concatenate(cmd_parts), np.concatenate(count_parts))
+    return out + (np.concatenate(obs_parts),) if descriptors else out
+
+
+def _estimate_descriptors(sim, tables, n_prof, n_star):
+    """Observation descriptors of simulated examples, from their detected stars."""
+    stars = {}
+    for band in BANDS:
+        obs, idx, r = sim[band]
+        detected = r < np.take(tables[band]["p16"], idx)
+        stars[band] = np.where(detected, obs, np.float32(np.nan)).ravel()
+        stars[f"e_{band}"] = np.where(detected, np.take(tables[band]["error"], idx),
+                                      np.float32(np.nan)).ravel()
+    groups = np.repeat(np.arange(n_prof), n_star)
+    return estimate_observation(stars, groups, n_prof)[0]
