@@ -133,7 +133,9 @@ def _load_checkpoint(path, tag):
     import torch
 
     try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
+        # weights_only: a checkpoint holds tensors, numbers and strings; anything else
+        # in a work-directory file must not run code when it is loaded
+        state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises pickle/zip/runtime errors alike
         raise CheckpointError(f"training checkpoint {str(path)!r} is unreadable ({exc}); "
                               f"delete it to start the training afresh") from None

@@ -76,7 +76,7 @@ def test_resume_from_checkpoint(tmp_path, monkeypatch):
         fit(_net(), train, val, SPEC, OPTIM, seed=1, device="cpu", checkpoint_dir=tmp_path,
             tag="x")
     monkeypatch.setattr(tr, "_validate", original)
-    assert torch.load(tmp_path / "last.pt", weights_only=False)["epoch"] == 3
+    assert torch.load(tmp_path / "last.pt", weights_only=True)["epoch"] == 3
     # ... and resume: the same history as the uninterrupted run
     res = fit(_net(), train, val, SPEC, OPTIM, seed=1, device="cpu", checkpoint_dir=tmp_path,
               tag="x")
@@ -90,6 +90,27 @@ def test_resume_from_checkpoint(tmp_path, monkeypatch):
     with pytest.raises(CheckpointError, match="unreadable"):
         fit(_net(), train, val, SPEC, OPTIM, seed=1, device="cpu", checkpoint_dir=tmp_path,
             tag="x")
+
+
+class _RunsCode:
+    """Pickles to a call of ``pathlib.Path.touch``: loading it runs code."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        import pathlib
+
+        return (pathlib.Path.touch, (pathlib.Path(self.path),))
+
+
+def test_checkpoint_loads_weights_only(tmp_path):
+    marker = tmp_path / "code-ran"
+    torch.save({"tag": "x", "epoch": 1, "payload": _RunsCode(marker)}, tmp_path / "last.pt")
+    with pytest.raises(CheckpointError, match="unreadable"):
+        fit(_net(), _examples(16, 1), _examples(8, 2), SPEC, OPTIM, seed=1, device="cpu",
+            checkpoint_dir=tmp_path, tag="x")
+    assert not marker.exists()
 
 
 def test_early_stopping():
