@@ -1,6 +1,7 @@
 # Licensed under a 3-clause BSD style license - see LICENSE.rst
 """Tests of the ``cnnext`` command: in-process through cnnext.cli.main, and one subprocess."""
 
+import os
 import subprocess
 import sys
 
@@ -44,13 +45,47 @@ def test_version_and_help_in_process(capsys):
         main(["--version"])
     assert exc.value.code == 0
     assert capsys.readouterr().out.strip() == f"cnnext {__version__}"
-    assert main([]) == 0
-    out = capsys.readouterr().out
+    # `cnnext` alone: the help, on stderr, and a failure status
+    assert main([]) == 2
+    out = capsys.readouterr().err
     for command in ("demo", "query", "map", "fetch", "compare"):
         assert command in out
     with pytest.raises(SystemExit):
         main(["query", "--help"])
     assert "--band" in capsys.readouterr().out
+
+
+def test_warning_printed_once_subprocess(linear_map):
+    out = subprocess.run([sys.executable, "-m", "cnnext.cli", "query", "20", "0", "2",
+                          "--map", str(linear_map)], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 1
+    assert [line for line in out.stderr.splitlines() if "footprint" in line] == [
+        line for line in out.stderr.splitlines() if line.strip()]
+    assert out.stderr.count("footprint") == 1
+
+
+def test_closed_pipe_ends_quietly(linear_map):
+    read, write = os.pipe()
+    os.close(read)  # the reader is gone before the first line is written
+    try:
+        out = subprocess.run([sys.executable, "-m", "cnnext.cli", "query", "285", "0",
+                              "--map", str(linear_map)], stdout=write,
+                             stderr=subprocess.PIPE, text=True, timeout=120)
+    finally:
+        os.close(write)
+    assert out.stderr == ""
+    assert out.returncode == 141
+
+
+def test_verbosity_after_subcommand(linear_map, capsys):
+    assert main(["query", "-v", "285", "0", "2", "--map", str(linear_map)]) == 0
+    assert main(["-q", "query", "285", "0", "2", "--map", str(linear_map)]) == 0
+    assert main(["query", "--quiet", "285", "0", "2", "--map", str(linear_map)]) == 0
+    assert capsys.readouterr().out.count("1.600") == 3
+    with pytest.raises(SystemExit):
+        main(["query", "-v", "-q", "285", "0", "--map", str(linear_map)])
+    assert "not allowed with" in capsys.readouterr().err
 
 
 def test_query_value_and_profile(linear_map, capsys):
