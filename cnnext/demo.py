@@ -324,4 +324,24 @@ def format_report(result):
     for name, path in result.figures.items():
         lines.append(f"  figure       {path}  ({name})")
     lines.append(f"done in {result.seconds:.1f} s")
+    lines += ["", *_next_steps(result)]
     return "\n".join(lines)
+
+
+def _next_steps(result):
+    """What a newcomer can do next with the map just made (the demo's last lines)."""
+    from .healpix import cell_centres
+
+    pm = result.profile_map
+    ok = np.flatnonzero(np.isfinite(pm.av).all(axis=1))
+    l, b = cell_centres(pm.cells[ok[len(ok) // 2] if ok.size else 0], pm.order)
+    path = result.map_path
+    return ["What to try next:",
+            f"  cnnext query {l:.2f} {b:.2f} 4 --map {path}",
+            "      the extinction to 4 kpc from the map just made (drop the 4 for the "
+            "profile)",
+            f"  CNNExtinctionMap(map_fname={str(path)!r}).query(SkyCoord(...))",
+            "      the same in Python (cnnext.CNNExtinctionMap, dustmaps-style queries)",
+            "  cnnext map REGION -o my-map.fits --source STARS.fits",
+            "      a map from your own 2MASS catalogue (or `cnnext fetch` one first; "
+            "--source vizier downloads on the fly)"]

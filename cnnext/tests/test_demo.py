@@ -65,6 +65,12 @@ def test_demo_cli(tiny_model, tmp_path, capsys):
             if line.strip() and line.split()[0] in ("1.0", "2.0", "4.0", "6.0", "8.0")]
     assert [r[0] for r in rows] == ["1.0", "2.0", "4.0", "6.0", "8.0"]
     assert (out / "slice.png").is_file() and (out / "demo-map.fits").is_file()
+    # it ends by saying what to try next, with a command that works on its map
+    tail = text[text.index("What to try next:"):].splitlines()
+    query = tail[1].split()
+    assert query[:1] == ["cnnext"] and query[-1] == str(out / "demo-map.fits")
+    assert main(query[1:]) == 0
+    assert "A_V(l=" in capsys.readouterr().out
 
 
 def test_missing_shipped_model(tmp_path, monkeypatch, capsys):
