@@ -2,6 +2,7 @@
 """``cnnext train``: train a model from synthetic data (preset or TOML configuration)."""
 
 import json
+import logging
 import os
 import sys
 from pathlib import Path
@@ -36,7 +37,9 @@ def add_arguments(parser):
                         help="override the training sightlines (Galactic degrees)")
     parser.add_argument("--no-evaluate", action="store_true",
                         help="skip the evaluation on held-out sightlines")
-    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    parser.add_argument("--no-progress", action="store_true",
+                        help="hide progress bars (the per-epoch lines stay; --quiet hides "
+                             "both)")
     parser.add_argument("--show-config", action="store_true",
                         help="print the configuration as JSON and exit")
 
@@ -55,6 +58,25 @@ def _parse_sightlines(text):
     if not pairs:
         raise ValueError("--sightlines lists no sightline")
     return pairs
+
+
+def _train_with_progress(train_model, *, quiet, bars, **kwargs):
+    # A training runs for minutes to hours: unless --quiet, show the dataset chunks
+    # (a bar) and one line per epoch (log records of cnnext.training at INFO),
+    # written through tqdm so that they do not break the bars.
+    if quiet:
+        return train_model(progress_bar=False, **kwargs)
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    logger = logging.getLogger("cnnext.training")
+    level = logger.level
+    if logger.getEffectiveLevel() > logging.INFO:
+        logger.setLevel(logging.INFO)
+    try:
+        with logging_redirect_tqdm(loggers=[logging.getLogger("cnnext")]):
+            return train_model(progress_bar=bars, **kwargs)
+    finally:
+        logger.setLevel(level)
 
 
 def run(args):
@@ -85,11 +107,14 @@ def run(args):
     out = Path(args.out or f"{config.name}.onnx")
     workdir = Path(args.workdir or f"cnnext-train-{config.name}")
     n_jobs = args.jobs if args.jobs > 0 else (os.cpu_count() or 1)
-    progress = not args.no_progress and sys.stderr.isatty()
-    print(f"training {config.name!r}: {len(config.region.sightlines)} sightlines, "
-          f"work directory {workdir}, {n_jobs} data processes", file=sys.stderr)
-    result = train_model(config, workdir, out, device=args.device, n_jobs=n_jobs,
-                         progress_bar=progress, evaluate=not args.no_evaluate)
+    quiet = getattr(args, "quiet", False)
+    if not quiet:
+        print(f"training {config.name!r}: {len(config.region.sightlines)} sightlines, "
+              f"work directory {workdir}, {n_jobs} data processes", file=sys.stderr)
+    result = _train_with_progress(train_model, quiet=quiet, bars=not args.no_progress,
+                                  config=config, workdir=workdir, out=out,
+                                  device=args.device, n_jobs=n_jobs,
+                                  evaluate=not args.no_evaluate)
     t = result.timings
     print(f"wrote {result.path} ({result.path.stat().st_size / 1e6:.2f} MB)")
     print(f"best epoch {result.fit.best_epoch} of {len(result.fit.history)}; data "

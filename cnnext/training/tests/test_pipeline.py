@@ -81,3 +81,23 @@ def test_cli_options(capsys):
     assert main(["train", "--preset", "nope", "--show-config"]) == 1
     assert "unknown preset 'nope'" in capsys.readouterr().err
     assert main(["train", "--sightlines", "10;2", "--show-config"]) == 1
+
+
+def test_cli_train_shows_progress_by_default(tmp_path, capsys):
+    mini = {**MINI, "training": {**MINI["training"], "epochs": 1}}
+    config = _write_toml(tmp_path / "mini.toml", mini)
+    common = ["--config", str(config), "--out", str(tmp_path / "mini.onnx"), "--jobs", "1",
+              "--device", "cpu", "--no-evaluate"]
+    # -v after the subcommand is accepted
+    assert main(["train", "-v", "--workdir", str(tmp_path / "a"), *common]) == 0
+    err = capsys.readouterr().err
+    assert "synthetic CMDs" in err  # the dataset chunks
+    assert "epoch 1/1: train loss" in err
+    assert main(["train", "--workdir", str(tmp_path / "b"), *common]) == 0
+    err = capsys.readouterr().err
+    assert "synthetic CMDs" in err and "epoch 1/1: train loss" in err
+    # --quiet: nothing on stderr, the result on stdout
+    assert main(["train", "--quiet", "--workdir", str(tmp_path / "c"), *common]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == ""
+    assert "wrote" in captured.out
