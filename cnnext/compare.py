@@ -34,6 +34,9 @@ Conversions (per unit of the map's native quantity):
   extinction law (the law that reddened the model's training stars).
 - Any other `~dustmaps.map_base.DustMap`: give its native quantity with
   ``units={"name": "E(B-V)"}`` (or a `MapUnits`).
+
+The scores of a map against a truth (`error_metrics`, `relative_error`,
+`REL_ERR_FLOOR`) live in `cnnext.metrics` and are importable from here too.
 """
 
 import logging
@@ -47,16 +50,14 @@ from astropy.table import QTable
 
 from .extinction import BAND_NAMES, ExtinctionLaw
 
+# the scores moved to cnnext.metrics; importable from here as before
+from .metrics import REL_ERR_FLOOR, error_metrics, relative_error
+
 __all__ = ["MapUnits", "KNOWN_UNITS", "DEFAULT_DISTANCES", "query_maps",
            "compare_profiles", "compare_slice", "error_metrics", "relative_error",
            "plot_profiles", "plot_slices", "REL_ERR_FLOOR"]
 
 log = logging.getLogger(__name__)
-
-#: Smallest true extinction (mag) in the denominator of relative errors
-#: (`error_metrics`): sightlines with almost no dust would otherwise dominate the
-#: statistic with errors of a few hundredths of a magnitude.
-REL_ERR_FLOOR = 0.1
 
 #: Distances (kpc) used when none are given: 0.1-10 kpc every 100 pc.
 DEFAULT_DISTANCES = np.round(np.arange(1, 101) * 0.1, 10)
@@ -507,132 +508,6 @@ def compare_slice(maps, l, *, b=0.0, distances=None, **kwargs):
         table[name] = np.reshape(flat[name].to_value(u.mag), ll.shape) * u.mag
     table.meta.update(flat.meta)
     table.meta.update(kind="slice", distances=d.tolist())
-    return table
-
-
-def _interp_profiles(values, distances, at):
-    """Linear interpolation of ``(n, n_dist)`` profiles at distances ``at``, vectorised."""
-    values = np.asarray(values, float)
-    if distances.size == 1:  # nothing to interpolate: ``at`` is that node
-        return np.repeat(values, at.size, axis=1)
-    idx = np.clip(np.searchsorted(distances, at), 1, distances.size - 1)
-    d0, d1 = distances[idx - 1], distances[idx]
-    w = np.clip((at - d0) / (d1 - d0), 0.0, 1.0)
-    return values[:, idx - 1] * (1 - w) + values[:, idx] * w
-
-
-def relative_error(pred, truth, *, floor=REL_ERR_FLOOR):
-    """
-    Relative errors of predicted extinctions: ``abs(pred - truth) / max(truth, floor)``.
-
-    The definition behind every relative error cnnext reports (`error_metrics`).
-
-    Parameters
-    ----------
-    pred, truth : array-like
-        Predicted and true extinction (mag), broadcastable.
-    floor : float
-        Smallest denominator (mag): a sightline with almost no dust counts with
-        an error relative to ``floor`` instead of dominating the statistic.
-
-    Examples
-    --------
-    >>> from cnnext.compare import relative_error
-    >>> relative_error([1.1, 0.05], [1.0, 0.0]).round(3).tolist()
-    [0.1, 0.5]
-    """
-    pred = np.asarray(pred, float)
-    truth = np.asarray(truth, float)
-    return np.abs(pred - truth) / np.maximum(truth, floor)
-
-
-def error_metrics(av, sigma, truth, distances, *, at=(1, 2, 4, 6, 8), floor=REL_ERR_FLOOR):
-    """
-    Error statistics of predicted cumulative extinction profiles against the truth.
-
-    This is cnnext's one scoring function: the demo, the comparisons and the
-    training evaluation (`cnnext.training.evaluate.profile_metrics`, the numbers in
-    a model's metadata and model card) all use it.
-
-    Parameters
-    ----------
-    av, sigma : array, shape (n_sightlines, n_dist)
-        Predicted cumulative extinction and its 1-sigma uncertainty (mag). A
-        non-finite prediction leaves that sightline out at that distance.
-    truth : array, shape (n_sightlines, n_dist)
-        True cumulative extinction at the same distances (mag).
-    distances : array
-        Distance nodes (kpc), increasing.
-    at : sequence of float or None
-        Distances (kpc) where the statistics are computed (linear interpolation
-        between nodes, exact at a node); they must lie within the nodes. `None`
-        means every node.
-    floor : float
-        Relative errors are ``abs(prediction - truth) / max(truth, floor)``: a
-        sightline with almost no dust up to that distance counts with an error
-        relative to ``floor`` mag instead of dominating the statistic.
-
-    Returns
-    -------
-    `~astropy.table.QTable`
-        One row per distance: ``distance``, ``n`` (sightlines with a finite
-        prediction), ``truth_median``, ``bias`` (mean of prediction - truth),
-        ``rms``, ``median_rel_err`` (median relative error, see ``floor``) and
-        ``coverage68`` (fraction with ``abs(prediction - truth) <= sigma``; 0.68
-        for well-calibrated Gaussian errors). ``meta["rel_err_floor"]`` holds
-        ``floor``.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from cnnext.compare import error_metrics
-    >>> d = np.array([1.0, 2.0, 3.0])
-    >>> truth = np.array([[1.0, 2.0, 3.0], [2.0, 4.0, 6.0]])
-    >>> t = error_metrics(truth + 0.5, np.full((2, 3), 0.6), truth, d, at=(1, 3))
-    >>> t["bias"].value.tolist(), t["median_rel_err"].tolist(), t["coverage68"].tolist()
-    ([0.5, 0.5], [0.375, 0.125], [1.0, 1.0])
-    """
-    distances = np.asarray(distances, float)
-    av = np.asarray(av, float)
-    sigma = np.asarray(sigma, float)
-    truth = np.asarray(truth, float)
-    shape = (len(truth), distances.size)
-    if av.shape != shape or sigma.shape != shape or truth.ndim != 2:
-        raise ValueError(f"av, sigma and truth must all be (n, {distances.size}) like "
-                         f"distances; got {av.shape}, {sigma.shape}, {truth.shape}")
-    at = distances.copy() if at is None else np.atleast_1d(np.asarray(at, float))
-    tol = 1e-9 * max(1.0, float(np.abs(distances).max(initial=0.0)))
-    if distances.size and ((at < distances[0] - tol) | (at > distances[-1] + tol)).any():
-        raise ValueError(f"at: distances {at.tolist()} kpc must lie within the profile's "
-                         f"nodes, {distances[0]:g}-{distances[-1]:g} kpc")
-    pred = _interp_profiles(av, distances, at)
-    sig = _interp_profiles(sigma, distances, at)
-    true = _interp_profiles(truth, distances, at)
-    err = pred - true
-    ok = np.isfinite(err)
-    n = ok.sum(axis=0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        err0 = np.where(ok, err, 0.0)
-        bias = np.where(n > 0, err0.sum(axis=0) / np.maximum(n, 1), np.nan)
-        rms = np.where(n > 0, np.sqrt((err0**2).sum(axis=0) / np.maximum(n, 1)), np.nan)
-        rel = np.where(ok, relative_error(pred, true, floor=floor), np.nan)
-        covered = np.where(ok, np.abs(err) <= sig, False)
-        coverage = np.where(n > 0, covered.sum(axis=0) / np.maximum(n, 1), np.nan)
-    has = n > 0
-    median_rel = np.full(at.size, np.nan)
-    true_med = np.full(at.size, np.nan)
-    if has.any():
-        median_rel[has] = np.nanmedian(rel[:, has], axis=0)
-        true_med[has] = np.nanmedian(np.where(ok, true, np.nan)[:, has], axis=0)
-    table = QTable()
-    table["distance"] = at * u.kpc
-    table["n"] = n.astype(int)
-    table["truth_median"] = true_med * u.mag
-    table["bias"] = bias * u.mag
-    table["rms"] = rms * u.mag
-    table["median_rel_err"] = median_rel
-    table["coverage68"] = coverage
-    table.meta["rel_err_floor"] = float(floor)
     return table
 
 

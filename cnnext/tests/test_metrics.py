@@ -1,0 +1,125 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
+import astropy.units as u
+import numpy as np
+import pytest
+
+from cnnext import compare, metrics
+from cnnext.metrics import (
+    density,
+    density_correlation,
+    error_metrics,
+    fog_index,
+    mean_density_ratio,
+    ring_share,
+    structure_metrics,
+    structure_summary,
+)
+
+D = np.round(np.arange(1, 101) * 0.1, 10)
+
+
+def _field(n=60, seed=0):
+    """Cumulative profiles of independent random densities (mag/kpc) on D."""
+    rho = np.random.default_rng(seed).exponential(1.0, (n, D.size))
+    return np.cumsum(rho * 0.1, axis=1), rho
+
+
+def test_compare_reexports_the_scores():
+    assert compare.error_metrics is metrics.error_metrics
+    assert compare.relative_error is metrics.relative_error
+    assert compare.REL_ERR_FLOOR == metrics.REL_ERR_FLOOR == 0.1
+    assert metrics.REPORT_DISTANCES == (1.0, 2.0, 4.0, 6.0, 8.0)
+
+
+def test_error_metrics_default_distances():
+    truth, _ = _field(4)
+    t = error_metrics(truth, np.full_like(truth, 0.1), truth, D)
+    assert t["distance"].to_value(u.kpc).tolist() == list(metrics.REPORT_DISTANCES)
+    assert np.all(t["median_rel_err"] == 0)
+
+
+def test_density_is_the_binned_derivative():
+    av, rho = _field(3)
+    got, d = density(av, D, d_max=8.0)
+    np.testing.assert_allclose(got, rho[:, :80])
+    np.testing.assert_allclose(d, D[:80])
+    # a boxcar of 3 bins with zero padding outside the nodes
+    got3, _ = density(av, D, scale=0.3, d_max=10.0)
+    padded = np.pad(rho, ((0, 0), (1, 1)))
+    np.testing.assert_allclose(got3, (padded[:, :-2] + padded[:, 1:-1] + padded[:, 2:]) / 3)
+
+
+def test_density_rejects_even_boxcar_and_bad_shape():
+    av, _ = _field(2)
+    with pytest.raises(ValueError, match="odd number of bins"):
+        density(av, D, scale=0.2)
+    with pytest.raises(ValueError, match="av must be"):
+        density(av[:, :50], D)
+
+
+def test_correlation_and_ring_share_numbers():
+    truth, rho = _field(50)
+    assert density_correlation(truth, truth, D) == pytest.approx(1.0)
+    # an unrelated prediction: r near 0
+    other, _ = _field(50, seed=1)
+    assert abs(density_correlation(other, truth, D)) < 0.05
+    # independent errors: share about 1 / n
+    share = ring_share(other, truth, D)
+    assert 0.5 / 50 < share < 2.0 / 50
+    # the same extra dust at 3.4 kpc on every sightline: a pure ring
+    ring = truth + np.where(D >= 3.4 - 1e-9, 0.3, 0.0)
+    assert ring_share(ring, truth, D) == pytest.approx(1.0)
+    assert mean_density_ratio(ring, truth, D) > 3
+    assert mean_density_ratio(truth, truth, D) == pytest.approx(1.0)
+
+
+def test_non_finite_sightlines_left_out():
+    truth, _ = _field(20)
+    pred = truth + np.where(D >= 2.0 - 1e-9, 0.2, 0.0)
+    with_nan = pred.copy()
+    with_nan[3] = np.nan
+    keep = np.arange(20) != 3
+    assert ring_share(with_nan, truth, D) == pytest.approx(ring_share(pred[keep], truth[keep], D))
+    assert np.isnan(density_correlation(np.full_like(truth, np.nan), truth, D))
+
+
+def _sky(n_l=40, n_b=5):
+    lon, lat = np.meshgrid(np.linspace(280, 300, n_l), np.linspace(-1, 1, n_b))
+    return lon.ravel(), lat.ravel()
+
+
+def test_fog_index_sees_radial_and_tangential_stretching():
+    lon, lat = _sky()
+    rng = np.random.default_rng(3)
+    field = rng.normal(size=(lon.size, D.size))
+    truth = np.cumsum(np.exp(field), axis=1) * 0.1
+    same = fog_index(truth, truth, D, lon, lat)
+    assert float(same) == pytest.approx(1.0)
+    # features three bins long along the sightlines: fingers of God
+    fingers = np.cumsum(np.exp(np.repeat(field[:, ::3], 3, axis=1)[:, :D.size]), axis=1) * 0.1
+    f = fog_index(fingers, truth, D, lon, lat)
+    assert f > 2 and f.radial_pred > 2 * f.radial_truth
+    # features copied across neighbouring longitudes: stretched across the sightlines
+    wide = field.reshape(5, 40, -1)
+    wide = np.repeat(wide[:, ::4], 4, axis=1).reshape(lon.size, -1)
+    f = fog_index(np.cumsum(np.exp(wide), axis=1) * 0.1, truth, D, lon, lat)
+    assert f < 0.7 and f.tangential_pred > f.tangential_truth
+    with pytest.raises(ValueError, match="one value per sightline"):
+        fog_index(truth, truth, D, lon[:-1], lat)
+
+
+def test_structure_metrics_table_and_summary():
+    lon, lat = _sky(20, 3)
+    truth, _ = _field(lon.size)
+    pred = truth + np.where(D >= 3.4 - 1e-9, 0.3, 0.0)
+    t = structure_metrics(pred, truth, D, lon=lon, lat=lat)
+    assert t["scale"].to_value(u.kpc).tolist() == list(metrics.STRUCTURE_SCALES)
+    assert t.meta["n"] == lon.size
+    assert t.meta["ring_share_random"] == pytest.approx(1 / lon.size)
+    assert t["ring_share"][0] == pytest.approx(ring_share(pred, truth, D))
+    assert t["density_r"][1] == pytest.approx(density_correlation(pred, truth, D, scale=0.3))
+    assert np.isfinite(t.meta["fog_index"])
+    s = structure_summary(t)
+    assert set(s) >= {"100pc", "300pc", "500pc", "n", "fog_index", "fog_radial_pred"}
+    assert s["300pc"]["ring_share"] == round(float(t["ring_share"][1]), 4)
+    assert "fog_index" not in structure_metrics(pred, truth, D).meta
