@@ -9,7 +9,10 @@ write creates a new small ``.npz`` file, first under a hidden temporary name in
 the same folder and then moved into place with `os.replace` (atomic on POSIX and
 Windows): readers never see half a file, and two processes writing the same tile
 never overwrite each other (at worst both compute a cell, and the first row
-found wins when reading — the rows are identical). Each file records the model
+found wins when reading — the rows are identical). A cache folder that cannot be
+read or written (read-only home, a file in its place) is reported once with a
+`~cnnext.exceptions.CnnextWarning` and then left alone: sightlines are computed
+and returned as usual, only not kept. Each file records the model
 hash, source key, HEALPix order, distance nodes and a SHA-256 of its arrays; a
 file that fails any check is reported with a `~cnnext.exceptions.CnnextWarning`,
 removed, and its sightlines are computed again. When a tile folder holds many
@@ -22,13 +25,13 @@ import json
 import logging
 import os
 import re
-import tempfile
 import uuid
 import warnings
 from pathlib import Path
 
 import numpy as np
 
+from ._files import atomic_open
 from .exceptions import CnnextWarning
 from .mapfile import ProfileMap
 
@@ -127,6 +130,7 @@ class ProfileCache:
                         "tile_order": self.tile_order,
                         "distances": [float(v) for v in self.distances]}
         self._seen = set()
+        self._unusable = False
 
     def __repr__(self):
         return f"<ProfileCache {self.directory}>"
@@ -162,6 +166,15 @@ class ProfileCache:
         except (ValueError, TypeError) as exc:
             raise _CorruptEntry(f"inconsistent arrays ({exc})") from None
 
+    def _give_up(self, exc):
+        # a cache is a convenience: never lose computed sightlines because of it
+        if not self._unusable:
+            warnings.warn(f"the profile cache {str(self.root)!r} cannot be used "
+                          f"({type(exc).__name__}: {exc}); sightlines are computed without "
+                          f"caching. Set cnnext.conf.cache_dir (or pass cache=) to a "
+                          f"writable folder, or cache=False", CnnextWarning)
+        self._unusable = True
+
     def _discard(self, path, reason):
         warnings.warn(f"profile cache file {str(path)!r} is corrupt: {reason}; it is "
                       f"removed and its sightlines will be computed again", CnnextWarning)
@@ -180,6 +193,9 @@ class ProfileCache:
                 names = sorted(n for n in os.listdir(folder)
                                if n.endswith(".npz") and not n.startswith("."))
             except FileNotFoundError:
+                return maps
+            except OSError as exc:  # PermissionError, NotADirectoryError...
+                self._give_up(exc)
                 return maps
             vanished = False
             for name in names:
@@ -208,7 +224,11 @@ class ProfileCache:
         except (FileNotFoundError, _CorruptEntry):
             return  # another process is at it, or a bad file was just discarded
         merged = parts[0].merge(*parts[1:]) if len(parts) > 1 else parts[0]
-        new = self._write(folder, merged)
+        try:
+            new = self._write(folder, merged)
+        except OSError as exc:
+            self._give_up(exc)
+            return
         self._seen.add(new)
         for p in paths:
             try:
@@ -227,6 +247,8 @@ class ProfileCache:
         """
         maps = []
         for tile in self._tiles(cells):
+            if self._unusable:
+                break
             maps.extend(self._load_tile(tile))
         if not maps:
             return self._empty()
@@ -236,22 +258,20 @@ class ProfileCache:
         folder.mkdir(parents=True, exist_ok=True)
         arrays = {name: getattr(pmap, name) for name in _ARRAYS}
         header = dict(self._header, sha256=_digest(arrays))
-        fd, tmp = tempfile.mkstemp(prefix=".", suffix=".tmp", dir=folder)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                np.savez(fh, header=np.array(json.dumps(header, sort_keys=True)), **arrays)
-                fh.flush()
-                os.fsync(fh.fileno())
-            path = folder / f"{os.getpid()}-{uuid.uuid4().hex}.npz"
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        path = folder / f"{os.getpid()}-{uuid.uuid4().hex}.npz"
+        # the temporary name ends in .tmp: readers list only *.npz
+        with atomic_open(path) as fh:
+            np.savez(fh, header=np.array(json.dumps(header, sort_keys=True)), **arrays)
         return path
 
     def put(self, pmap):
-        """Store the profiles of a `~cnnext.mapfile.ProfileMap` (one file per tile)."""
-        if len(pmap) == 0:
+        """
+        Store the profiles of a `~cnnext.mapfile.ProfileMap` (one file per tile).
+
+        A folder that cannot be written is reported once (`CnnextWarning`); nothing
+        is stored then, and no error is raised.
+        """
+        if len(pmap) == 0 or self._unusable:
             return
         if pmap.order != self.order or pmap.distances.shape != self.distances.shape or \
                 not np.allclose(pmap.distances, self.distances):
@@ -259,5 +279,10 @@ class ProfileCache:
         tiles = pmap.cells >> (2 * (self.order - self.tile_order))
         bounds = np.flatnonzero(np.diff(tiles)) + 1  # cells are sorted, so are tiles
         for rows in np.split(np.arange(len(pmap)), bounds):
-            path = self._write(self.directory / str(int(tiles[rows[0]])), pmap.select(rows))
+            try:
+                path = self._write(self.directory / str(int(tiles[rows[0]])),
+                                   pmap.select(rows))
+            except OSError as exc:
+                self._give_up(exc)
+                return
             self._seen.add(path)

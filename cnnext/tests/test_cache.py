@@ -159,3 +159,38 @@ def test_file_vanishing_during_read_is_found_again(tmp_path, monkeypatch):
     monkeypatch.setattr(ProfileCache, "_read", racing_read)
     got = reader.load([1])
     assert sorted(set(got.cells.tolist())) == [1, 2, 3]
+
+
+def test_files_get_umask_permissions(tmp_path):
+    cache = make_cache(tmp_path)
+    old = os.umask(0o022)
+    try:
+        cache.put(profiles([10, 20]))
+    finally:
+        os.umask(old)
+    assert [oct(p.stat().st_mode & 0o777) for p in files(cache)] == [oct(0o644)]
+
+
+def test_unwritable_cache_warns_once(tmp_path, monkeypatch):
+    # a file where the cache folder should be (root cannot be denied a folder)
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("x")
+    cache = make_cache(blocker)
+    with pytest.warns(CnnextWarning, match="not-a-folder.*cannot be used.*without caching"
+                      ) as record:
+        assert len(cache.load([10, 20])) == 0
+        cache.put(profiles([10, 20]))
+        cache.put(profiles([30]))
+        assert len(cache.load([10])) == 0
+    assert len(record) == 1
+    # a folder that refuses writes (read-only home): one warning, no error
+    cache = make_cache(tmp_path / "ro")
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(ProfileCache, "_write", refuse)
+    with pytest.warns(CnnextWarning, match="PermissionError") as record:
+        cache.put(profiles([10, 20, 5000]))
+        cache.put(profiles([40]))
+    assert len(record) == 1

@@ -200,6 +200,19 @@ def test_corrupt_cache_entry_recomputed(tmp_path, model_path, stars):
     assert source3.calls == []
 
 
+def test_unwritable_cache_still_answers(tmp_path, model_path, stars):
+    blocker = tmp_path / "cache-is-a-file"
+    blocker.write_text("x")
+    c = positions(20)
+    m = CNNExtinctionMap(model=model_path, source=TableSource(stars), cache=blocker,
+                         providers="cpu")
+    with pytest.warns(CnnextWarning, match="cache-is-a-file.*without caching") as record:
+        got = m.query(c)
+        m.query(positions(20, seed=5))
+    assert len(record) == 1
+    np.testing.assert_allclose(got, reference(stars, model_path, c), rtol=1e-5)
+
+
 def test_default_cache_dir_from_conf(tmp_path, model_path, stars):
     with conf.set_temp("cache_dir", str(tmp_path)):
         CNNExtinctionMap(model=model_path, source=CountingSource(stars, key="t"),
