@@ -7,8 +7,10 @@ Carina-like region (l = 280-300 deg, abs(b) <= 2 deg) plays 2MASS: its stars are
 from the built-in Galaxy model, reddened by a known 3D extinction field and
 observed with 2MASS errors and completeness. `~cnnext.build_map` maps the region
 with the model exactly as it would map real 2MASS; since the true extinction is
-known, the map's errors are measured (`~cnnext.compare.error_metrics`) and drawn
-(`cnnext.plotting`). Nothing is downloaded.
+known, the map's errors are measured and drawn (`cnnext.plotting`): the cumulative
+A_V (`~cnnext.metrics.error_metrics`) and the 3D structure, i.e. whether the
+dust sits at the right distances (`~cnnext.metrics.structure_metrics`: density
+correlation, rings, fingers of God). Nothing is downloaded.
 """
 
 import logging
@@ -20,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from .exceptions import CnnextWarning, ModelFileError
+from .metrics import REPORT_DISTANCES
 
 __all__ = ["run_demo", "demo_figures", "format_report", "DemoResult", "DEMO_REGION",
            "QUICK_REGION", "METRIC_DISTANCES"]
@@ -30,8 +33,8 @@ log = logging.getLogger(__name__)
 DEMO_REGION = "galactic; box(290, 0, 20, 4, 0)"
 #: A smaller region for ``--quick`` (l = 284-288 deg, abs(b) <= 1 deg).
 QUICK_REGION = "galactic; box(286, 0, 4, 2, 0)"
-#: Distances (kpc) where the errors are reported.
-METRIC_DISTANCES = (1.0, 2.0, 4.0, 6.0, 8.0)
+#: Distances (kpc) where the errors are reported (`cnnext.metrics.REPORT_DISTANCES`).
+METRIC_DISTANCES = REPORT_DISTANCES
 
 
 @dataclass
@@ -50,7 +53,10 @@ class DemoResult:
     truth : `numpy.ndarray`
         True cumulative A_V (mag) of each map cell at the map's distances.
     metrics : `~astropy.table.QTable`
-        Errors of the map against the truth (`~cnnext.compare.error_metrics`).
+        Errors of the map against the truth (`~cnnext.metrics.error_metrics`).
+    structure : `~astropy.table.QTable`
+        Structure metrics of the map against the truth
+        (`~cnnext.metrics.structure_metrics`, with the fingers-of-God index).
     figures : dict of str to `pathlib.Path`
         PNG files: ``"slice"``, ``"face_on"``, ``"profiles"``, ``"cmd"``.
     model_path : `pathlib.Path`
@@ -70,6 +76,7 @@ class DemoResult:
     model_path: Path = None
     region: str = ""
     seconds: float = 0.0
+    structure: object = None
 
 
 def _load_model(model, providers):
@@ -252,7 +259,8 @@ def run_demo(outdir="cnnext-demo", *, model=None, quick=False, region=None, seed
     ----------
     outdir : path-like
         Directory for the map (``demo-map.fits``), the error table
-        (``metrics.ecsv``) and the figures (created if needed; files replaced).
+        (``metrics.ecsv``), the structure table (``structure.ecsv``) and the
+        figures (created if needed; files replaced).
     model : path-like or `~cnnext.model.CNNModel`, optional
         The network; default the shipped model (a clear `ModelFileError` if the
         installation lacks it).
@@ -272,7 +280,8 @@ def run_demo(outdir="cnnext-demo", *, model=None, quick=False, region=None, seed
     `DemoResult`
     """
     from .build import build_map
-    from .compare import error_metrics
+    from .healpix import cell_centres
+    from .metrics import error_metrics, structure_metrics
 
     t0 = time.perf_counter()
     outdir = Path(outdir)
@@ -289,11 +298,16 @@ def run_demo(outdir="cnnext-demo", *, model=None, quick=False, region=None, seed
     metrics.meta.update(region=str(region), model_sha256=model.sha256, seed=seed,
                         n_cells=len(pm), n_predicted=int(np.isfinite(pm.av).all(axis=1).sum()))
     metrics.write(outdir / "metrics.ecsv", overwrite=True)
+    lon, lat = cell_centres(pm.cells, pm.order)
+    structure = structure_metrics(pm.av, truth, pm.distances, lon=lon, lat=lat)
+    structure.meta.update(region=str(region), model_sha256=model.sha256, seed=seed)
+    structure.write(outdir / "structure.ecsv", overwrite=True)
     log.info("demo: drawing figures in %s", outdir)
     figures = demo_figures(pm, truth, outdir, source=sky)
     return DemoResult(outdir=outdir, map_path=map_path, profile_map=pm, truth=truth,
                       metrics=metrics, figures=figures, model_path=Path(model.path),
-                      region=str(region), seconds=time.perf_counter() - t0)
+                      region=str(region), seconds=time.perf_counter() - t0,
+                      structure=structure)
 
 
 def format_report(result):
@@ -319,8 +333,11 @@ def format_report(result):
                      f"{row['truth_median'].to_value(u.mag):9.2f} "
                      f"{row['bias'].to_value(u.mag):+8.3f} {row['rms'].to_value(u.mag):8.3f} "
                      f"{row['median_rel_err']:8.3f} {row['coverage68']:8.2f}")
+    lines += _structure_lines(result.structure)
     lines.append("")
     lines.append(f"  error table  {result.outdir / 'metrics.ecsv'}")
+    if result.structure is not None:
+        lines.append(f"  structure    {result.outdir / 'structure.ecsv'}")
     for name, path in result.figures.items():
         lines.append(f"  figure       {path}  ({name})")
     lines.append(f"done in {result.seconds:.1f} s")
@@ -345,3 +362,31 @@ def _next_steps(result):
             "  cnnext map REGION -o my-map.fits --source STARS.fits",
             "      a map from your own 2MASS catalogue (or `cnnext fetch` one first; "
             "--source vizier downloads on the fly)"]
+
+
+def _structure_lines(structure):
+    """The structure part of the demo's summary (`format_report`)."""
+    import astropy.units as u
+
+    if structure is None:
+        return []
+    meta = structure.meta
+    lines = ["",
+             f"Structure: extinction density dA_V/dd against the truth, d <= "
+             f"{meta['d_max']:g} kpc, boxcar-smoothed",
+             "(density_r: Pearson r; rings: share of the density error common to all "
+             "sightlines",
+             f"at one distance, {100 * meta['ring_share_random']:.1f} % for independent "
+             "errors; mean_var: variance over distance of the",
+             "across-sightline mean density, predicted / true)",
+             "",
+             f"{'smooth':>8} {'density_r':>10} {'rings':>8} {'mean_var':>9}"]
+    for row in structure:
+        lines.append(f"{row['scale'].to_value(u.pc):5.0f} pc {row['density_r']:10.3f} "
+                     f"{100 * row['ring_share']:7.1f}% {row['mean_density_ratio']:9.2f}")
+    if "fog_index" in meta:
+        lines.append(f"fingers-of-God index {meta['fog_index']:.2f} (radial / tangential "
+                     "correlation length of the density,")
+        lines.append("predicted / true: above 1 features stretched along the sightlines, "
+                     "below 1 across)")
+    return lines

@@ -54,6 +54,22 @@ def test_run_demo_tiny_region(demo_run, tiny_model):
     assert text.count("\n") > 10 and "cover68" in text
 
 
+
+def test_run_demo_structure(demo_run):
+    from cnnext.metrics import STRUCTURE_SCALES, ring_share
+
+    r = demo_run
+    pm = r.profile_map
+    s = r.structure
+    assert s["scale"].to_value(u.kpc).tolist() == list(STRUCTURE_SCALES)
+    assert s["ring_share"][0] == pytest.approx(ring_share(pm.av, r.truth, pm.distances))
+    assert "fog_index" in s.meta
+    saved = QTable.read(r.outdir / "structure.ecsv")
+    np.testing.assert_allclose(saved["density_r"], s["density_r"])
+    text = demo.format_report(r)
+    assert "density_r" in text and "fingers-of-God index" in text
+    assert str(r.outdir / "structure.ecsv") in text
+
 def test_demo_cli(tiny_model, tmp_path, capsys):
     pytest.importorskip("cnnext.synthetic", reason="needs the mock sky")
     out = tmp_path / "cli-demo"
