@@ -604,23 +604,28 @@ def structure_summary(table):
     dict
         ``{"<scale in pc>": {"density_r", "ring_share", "mean_density_ratio"}}``
         plus ``n``, ``ring_share_random`` and, when computed, ``fog_index`` and
-        its widths, all rounded to 4 decimals.
+        its correlation lengths, all rounded to 4 decimals; undefined values
+        (NaN) are `None`, so that the dict is strict JSON.
 
     Examples
     --------
     >>> import numpy as np
     >>> from cnnext.metrics import structure_metrics, structure_summary
     >>> d = np.arange(1, 101) * 0.1
-    >>> truth = np.cumsum(np.ones((3, 100)), axis=1) / 10
+    >>> truth = np.cumsum(np.random.default_rng(0).exponential(size=(3, 100)), axis=1)
     >>> s = structure_summary(structure_metrics(truth, truth, d, scales=(0.1,)))
-    >>> s["100pc"]["ring_share"], s["n"]
-    (nan, 3)
+    >>> s["100pc"]["ring_share"], s["100pc"]["density_r"], s["n"]
+    (None, 1.0, 3)
     """
+    def number(value):
+        value = float(value)
+        return round(value, 4) if np.isfinite(value) else None
+
     out = {}
     for row in table:
         key = f"{round(float(row['scale'].to_value(u.kpc)) * 1000):d}pc"
-        out[key] = {name: round(float(row[name]), 4)
+        out[key] = {name: number(row[name])
                     for name in ("density_r", "ring_share", "mean_density_ratio")}
     for key, value in table.meta.items():
-        out[key] = round(float(value), 4) if isinstance(value, float) else value
+        out[key] = number(value) if isinstance(value, float) else value
     return out

@@ -3,9 +3,10 @@
 Evaluation of a model on synthetic sightlines it was not trained on.
 
 `profile_metrics` scores predicted profiles against the truth with
-`cnnext.compare.error_metrics` (bias and RMS of the cumulative A_V per distance
+`cnnext.metrics.error_metrics` (bias and RMS of the cumulative A_V per distance
 node, median relative error at chosen distances, coverage of the 1-sigma
-interval); `evaluate_model` generates the
+interval) and `cnnext.metrics.structure_metrics` (whether the dust is at the right
+distances: density correlation, ring share); `evaluate_model` generates the
 evaluation examples of a `~cnnext.training.presets.TrainingConfig` (held-out
 sightlines inside the training region and a few outside it), runs the ONNX model
 on them and writes ``metrics.json`` and figures.
@@ -17,15 +18,18 @@ from pathlib import Path
 
 import numpy as np
 
-from ..compare import REL_ERR_FLOOR, error_metrics
+from ..metrics import (
+    REL_ERR_FLOOR,
+    REPORT_DISTANCES,
+    error_metrics,
+    structure_metrics,
+    structure_summary,
+)
 
 __all__ = ["profile_metrics", "evaluate_model", "plot_profiles", "plot_metrics", "plot_history",
            "REPORT_DISTANCES"]
 
 log = logging.getLogger(__name__)
-
-#: Distances (kpc) at which median relative errors are reported.
-REPORT_DISTANCES = (1.0, 2.0, 4.0, 6.0, 8.0)
 
 
 def profile_metrics(truth, pred, sigma, distances, *, report_distances=REPORT_DISTANCES,
@@ -33,8 +37,9 @@ def profile_metrics(truth, pred, sigma, distances, *, report_distances=REPORT_DI
     """
     Score predicted cumulative A_V profiles against the truth, as JSON-ready numbers.
 
-    The statistics are those of `cnnext.compare.error_metrics` (the one scoring
-    function of cnnext), laid out for ``metrics.json`` and the model metadata.
+    The statistics are those of `cnnext.metrics` (`~cnnext.metrics.error_metrics`
+    for the cumulative A_V, `~cnnext.metrics.structure_metrics` for the density),
+    laid out for ``metrics.json`` and the model metadata.
 
     Parameters
     ----------
@@ -44,7 +49,8 @@ def profile_metrics(truth, pred, sigma, distances, *, report_distances=REPORT_DI
         ``(n_dist,)`` distance nodes in kpc.
     report_distances : sequence of float
         Distances (kpc) at which the per-distance numbers are summarised; those
-        beyond the last node are skipped.
+        beyond the last node are skipped. Default
+        `cnnext.metrics.REPORT_DISTANCES`.
     floor : float
         Relative errors are ``|pred - truth| / max(truth, floor)``.
 
@@ -54,7 +60,11 @@ def profile_metrics(truth, pred, sigma, distances, *, report_distances=REPORT_DI
         ``n``; per node ``bias`` and ``rms`` (mag) and ``coverage68`` (fraction of
         truths within ``pred ± sigma``); ``coverage68_all`` over all nodes; and
         ``at`` = ``{"<d>": {"median_rel_err", "bias", "rms", "coverage68",
-        "median_truth"}}`` for each report distance.
+        "median_truth"}}`` for each report distance; ``structure`` = the
+        `~cnnext.metrics.structure_summary` of the examples (density correlation,
+        ring share and mean-density ratio at 100, 300 and 500 pc; the ring share
+        here is the error common to all examples at one distance, whatever their
+        profiles; no fingers-of-God index: the examples have no sky geometry).
 
     Examples
     --------
@@ -71,7 +81,7 @@ def profile_metrics(truth, pred, sigma, distances, *, report_distances=REPORT_DI
     nodes = error_metrics(pred, sigma, truth, distances, at=None, floor=floor)
     out = {"n": int(len(truth)), "distances_kpc": distances.tolist(),
            "bias": [], "rms": [], "coverage68": [], "coverage68_all": float("nan"),
-           "rel_err_floor_mag": float(floor), "at": {}}
+           "rel_err_floor_mag": float(floor), "at": {}, "structure": {}}
     if not out["n"]:
         return out
     out["bias"] = nodes["bias"].to_value("mag").tolist()
@@ -89,6 +99,10 @@ def profile_metrics(truth, pred, sigma, distances, *, report_distances=REPORT_DI
                                    "rms": float(row["rms"].to_value("mag")),
                                    "coverage68": float(row["coverage68"]),
                                    "median_truth": float(row["truth_median"].to_value("mag"))}
+    try:
+        out["structure"] = structure_summary(structure_metrics(pred, truth, distances))
+    except ValueError:  # nodes too coarse for 100 pc smoothing: no structure to score
+        log.debug("no structure metrics on distance nodes %s", distances.tolist())
     return out
 
 
@@ -236,6 +250,7 @@ def _summary(groups):
             "median_rel_err": {k: round(v["median_rel_err"], 4) for k, v in m["at"].items()},
             "bias_mag": {k: round(v["bias"], 4) for k, v in m["at"].items()},
             "rms_mag": {k: round(v["rms"], 4) for k, v in m["at"].items()},
+            "structure": m.get("structure", {}),
         }
     return summary
 
@@ -328,4 +343,10 @@ def evaluate_model(model, config, workdir, *, out_dir=None, n_jobs=1, progress_b
         if isinstance(s, dict):
             log.info("%s: median relative error %s, 68%% coverage %.3f", name,
                      s["median_rel_err"], s["coverage68"])
+            if s["structure"]:
+                log.info("%s: density correlation %s, ring share %s", name,
+                         {k: v["density_r"] for k, v in s["structure"].items()
+                          if k.endswith("pc")},
+                         {k: v["ring_share"] for k, v in s["structure"].items()
+                          if k.endswith("pc")})
     return report

@@ -55,3 +55,21 @@ def test_plots(tmp_path):
     history = [{"epoch": k, "train_loss": 3.0 / k, "val_loss": 2.5 / k, "val_rmse": 1.0 / k}
                for k in range(1, 5)]
     assert plot_history(history, tmp_path / "h.png").stat().st_size > 1000
+
+
+def test_profile_metrics_structure():
+    from cnnext.metrics import density_correlation, ring_share
+
+    d = np.round(np.arange(1, 101) * 0.1, 10)
+    rng = np.random.default_rng(1)
+    truth = np.cumsum(rng.exponential(0.1, (30, 100)), axis=1)
+    pred = truth + np.where(d >= 3.4 - 1e-9, 0.3, 0.0)  # a ring at 3.4 kpc
+    m = profile_metrics(truth, pred, np.full_like(pred, 0.2), d)
+    s = m["structure"]
+    assert set(s) >= {"100pc", "300pc", "500pc", "n", "ring_share_random"}
+    assert s["100pc"]["ring_share"] == round(ring_share(pred, truth, d), 4) == 1.0
+    assert s["300pc"]["density_r"] == round(density_correlation(pred, truth, d, scale=0.3), 4)
+    assert "fog_index" not in s
+    # nodes too coarse for 100 pc smoothing: no structure, no error
+    coarse = profile_metrics(truth[:, 9::10], pred[:, 9::10], np.ones((30, 10)), d[9::10])
+    assert coarse["structure"] == {}
