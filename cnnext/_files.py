@@ -4,6 +4,7 @@ Safe file operations for work directories, caches and checkpoints: complete-or-a
 writes, and an advisory lock held by one process at a time.
 """
 
+import json
 import os
 import secrets
 from contextlib import contextmanager
@@ -11,7 +12,8 @@ from pathlib import Path
 
 from .exceptions import CheckpointError
 
-__all__ = ["atomic_open", "atomic_write_bytes", "take_lock"]
+__all__ = ["atomic_open", "atomic_write_bytes", "take_lock", "manifest_format",
+           "remove_own_files"]
 
 
 @contextmanager
@@ -53,6 +55,36 @@ def atomic_write_bytes(path, data):
     """
     with atomic_open(path) as fh:
         fh.write(data)
+
+
+def manifest_format(directory):
+    """
+    Return the ``"format"`` of ``directory/manifest.json``: the marker of a
+    directory cnnext wrote (a catalogue, a build checkpoint). `None` where there is
+    no such file or it is not a JSON object with a ``format``.
+    """
+    try:
+        manifest = json.loads((Path(directory) / "manifest.json").read_text())
+    except (OSError, ValueError, UnicodeDecodeError):
+        return None
+    return manifest.get("format") if isinstance(manifest, dict) else None
+
+
+def remove_own_files(directory, patterns):
+    """
+    Delete the files of ``directory`` that match the glob ``patterns`` (the names
+    cnnext writes there), and ``directory`` itself if it is left empty. Anything
+    else in it stays where it is.
+    """
+    directory = Path(directory)
+    for pattern in patterns:
+        for path in directory.glob(pattern):
+            if path.is_file() or path.is_symlink():
+                path.unlink(missing_ok=True)
+    try:
+        directory.rmdir()
+    except OSError:  # not empty: someone else's files, or the lock we hold
+        pass
 
 
 def take_lock(path, what):

@@ -35,7 +35,6 @@ import io
 import json
 import logging
 import os
-import shutil
 import threading
 import time
 import warnings
@@ -44,7 +43,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._files import atomic_write_bytes, take_lock
+from ._files import atomic_write_bytes, manifest_format, remove_own_files, take_lock
 from .exceptions import CheckpointError, CnnextWarning, PhotometryError
 from .healpix import check_order
 from .mapfile import ProfileMap
@@ -55,6 +54,8 @@ __all__ = ["build_map", "checkpoint_path", "default_tile_order", "tile_cells"]
 log = logging.getLogger(__name__)
 
 _CHECKPOINT_FORMAT = "cnnext-build-checkpoint-1"
+#: The files a build writes in its checkpoint (all that a restart deletes).
+_OWN_FILES = ("manifest.json", "tile-*.npz", "*.tmp", "lock")
 _ARRAYS = ("cells", "av", "sigma", "n_stars", "flags", "dmin", "dmax")
 
 #: Errors after which a tile is tried again (network and I/O trouble). Anything
@@ -140,17 +141,21 @@ class _Checkpoint:
         Create the directory, or check that an existing one belongs to this build;
         then hold its lock until `close`.
         """
+        discarded = False
         if self.path.exists() and not resume:
-            if not self.path.is_dir() or (any(self.path.iterdir()) and
-                                          not self.manifest_file.exists()):
+            if not self.path.is_dir() or (any(self.path.iterdir()) and manifest_format(
+                    self.path) != _CHECKPOINT_FORMAT):
                 # never delete what is not a checkpoint
                 raise CheckpointError(f"{str(self.path)!r} exists and is not a cnnext "
-                                      f"checkpoint; move it away")
+                                      f"checkpoint (its manifest.json is missing or not "
+                                      f"cnnext's); a restart deletes only a checkpoint "
+                                      f"cnnext wrote: move it away")
             self._lock()  # not while another build is using it
             log.info("discarding checkpoint %s (resume=False)", self.path)
             self.close()
-            shutil.rmtree(self.path)
-        if self.path.exists():
+            remove_own_files(self.path, _OWN_FILES)
+            discarded = True
+        if self.path.exists() and not discarded:
             if self.path.is_dir():
                 self._lock()
             try:
@@ -159,7 +164,7 @@ class _Checkpoint:
                 self.close()
                 raise
         else:
-            self.path.mkdir(parents=True)
+            self.path.mkdir(parents=True, exist_ok=True)
             self._lock()
             atomic_write_bytes(self.manifest_file,
                                 json.dumps(self.manifest, indent=1, sort_keys=True).encode())
@@ -255,7 +260,7 @@ class _Checkpoint:
 
     def remove(self):
         self.close()
-        shutil.rmtree(self.path, ignore_errors=True)
+        remove_own_files(self.path, _OWN_FILES)
 
 
 # --------------------------------------------------------------------------- tiles
@@ -499,6 +504,11 @@ def build_map(region, *, source, model=None, order=None, output, client=None,
     if output.exists() and not overwrite:
         raise FileExistsError(f"map file {str(output)!r} exists; pass overwrite=True to "
                               f"replace it")
+    if output.exists() and not _is_map_file(output):
+        # overwrite replaces a map, never another file that happens to have its name
+        raise FileExistsError(f"{str(output)!r} exists and is not a cnnext map file; "
+                              f"overwrite replaces only a map cnnext wrote: choose another "
+                              f"output file")
     if not output.parent.is_dir():
         raise FileNotFoundError(f"directory {str(output.parent)!r} of the map file does not "
                                 f"exist")
@@ -546,6 +556,20 @@ def build_map(region, *, source, model=None, order=None, output, client=None,
     checkpoint.remove()
     log.info("build_map: wrote %s (%d cells)", output, len(result))
     return result
+
+
+def _is_map_file(path):
+    """Whether ``path`` is a FITS file with the header of a cnnext map."""
+    from astropy.io import fits
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # a damaged file is simply not a map
+            with fits.open(path) as hdul:
+                return any(str(h.header.get("CNNXFMT", "")).startswith("cnnext-map")
+                           for h in hdul[1:2])
+    except Exception:  # not FITS, unreadable, a directory: not a map
+        return False
 
 
 def _run_tiles(checkpoint, tiles, groups, source, model, *, client, providers, progress_bar,

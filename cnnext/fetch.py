@@ -41,7 +41,7 @@ import numpy as np
 from astropy.coordinates import SkyCoord
 from astropy.table import Table
 
-from ._files import atomic_write_bytes, take_lock
+from ._files import atomic_write_bytes, manifest_format, remove_own_files, take_lock
 from .build import _sha256_cells, _with_retries, default_tile_order
 from .exceptions import CheckpointError, CnnextWarning, PhotometryError
 from .healpix import cell_centres, check_order, child_cells, lonlat_to_cells
@@ -53,6 +53,8 @@ __all__ = ["fetch_region", "LocalCatalogSource", "to_hats"]
 log = logging.getLogger(__name__)
 
 _FORMAT = "cnnext-catalogue-1"
+#: The files a fetch writes in its directory (all that ``overwrite`` deletes).
+_OWN_FILES = ("manifest.json", "cells.npy", "tiles/tile-*.parquet", "tiles/*.tmp")
 
 
 def _require_pyarrow():
@@ -156,10 +158,12 @@ def fetch_region(region, *, source, output, order=7, tile_order=None, overwrite=
         raise FileExistsError(f"output {str(output)!r} exists and is not a directory")
     # what an earlier fetch left (a lock file alone is no catalogue)
     contents = [p for p in output.iterdir() if p.name != "lock"] if output.exists() else []
-    if contents and overwrite and not (output / "manifest.json").is_file():
+    if contents and overwrite and manifest_format(output) != _FORMAT:
         # never delete a directory that is not a cnnext catalogue
-        raise FileExistsError(f"{str(output)!r} exists and is not a cnnext catalogue; "
-                              f"choose another output directory")
+        raise FileExistsError(f"{str(output)!r} exists and is not a cnnext catalogue (its "
+                              f"manifest.json is missing or not cnnext's); overwrite deletes "
+                              f"only a catalogue cnnext wrote: choose another output "
+                              f"directory")
     if contents and not (resume or overwrite):
         raise FileExistsError(f"catalogue directory {str(output)!r} exists; pass "
                               f"resume=True to complete it or overwrite=True to replace it")
@@ -178,20 +182,14 @@ def fetch_region(region, *, source, output, order=7, tile_order=None, overwrite=
 def _fetch_tiles(source, output, cells, order, tile_order, manifest, fresh, progress_bar,
                  tile_retries):
     """The body of `fetch_region`, run while holding the catalogue's lock."""
-    import shutil
-
     from .config import conf
 
     tiles_dir = output / "tiles"
     if fresh:
-        for path in output.iterdir():  # overwrite: all but the lock we hold
-            if path.name == "lock":
-                continue
-            if path.is_dir():
-                shutil.rmtree(path)
-            else:
-                path.unlink()
-        tiles_dir.mkdir()
+        # overwrite: the files of the earlier fetch (checked to be a cnnext catalogue),
+        # nothing else; not the lock we hold
+        remove_own_files(output, _OWN_FILES)
+        tiles_dir.mkdir(exist_ok=True)
         buf = io.BytesIO()
         np.save(buf, cells)
         atomic_write_bytes(output / "cells.npy", buf.getvalue())

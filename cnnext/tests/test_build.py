@@ -345,6 +345,36 @@ def test_resume_false_never_deletes_foreign_directories(tmp_path, source, model)
         build_map(REGION, source=source, model=model, output=out, progress_bar=False)
 
 
+def test_restart_checks_the_format_marker(tmp_path, source, model):
+    out = tmp_path / "map.fits"
+    foreign = checkpoint_path(out)
+    foreign.mkdir()
+    (foreign / "manifest.json").write_text('{"format": "my-own-tool-2"}')
+    (foreign / "results.npz").write_bytes(b"precious")
+    with pytest.raises(CheckpointError, match=r"map\.fits\.partial.*not a cnnext checkpoint"):
+        build_map(REGION, source=source, model=model, output=out, resume=False,
+                  progress_bar=False)
+    assert sorted(p.name for p in foreign.iterdir()) == ["manifest.json", "results.npz"]
+
+
+def test_overwrite_replaces_only_a_map(tmp_path, source, model):
+    other = tmp_path / "image.fits"
+    other.write_bytes(b"SIMPLE  =                    T" + b" " * 2850)
+    with pytest.raises(FileExistsError, match=r"image\.fits.*not a cnnext map"):
+        build_map(REGION, source=source, model=model, output=other, overwrite=True,
+                  progress_bar=False)
+    assert other.read_bytes().startswith(b"SIMPLE")
+    old = os.umask(0o022)
+    try:
+        out = tmp_path / "map.fits"
+        build_map(REGION, source=source, model=model, output=out, progress_bar=False)
+        build_map(REGION, source=source, model=model, output=out, overwrite=True,
+                  progress_bar=False)
+    finally:
+        os.umask(old)
+    assert oct(out.stat().st_mode & 0o777) == oct(0o644)
+
+
 def test_two_builds_cannot_share_a_checkpoint(source, model, partial):
     fcntl = pytest.importorskip("fcntl")
     out, ckpt = partial

@@ -2,6 +2,7 @@
 """Tests of cnnext.fetch: local catalogues for offline builds."""
 
 import json
+import os
 
 import astropy.units as u
 import numpy as np
@@ -151,6 +152,35 @@ def test_fetch_refuses_another_region(tmp_path, remote):
         fetch_region(REGION, source=remote, output=tmp_path / "mine", overwrite=True,
                      progress_bar=False)
     assert (tmp_path / "mine" / "thesis.tex").exists()
+
+
+def test_overwrite_checks_the_format_marker(tmp_path, remote):
+    # someone's project with its own manifest.json is not a catalogue
+    mine = tmp_path / "project"
+    mine.mkdir()
+    (mine / "manifest.json").write_text('{"name": "my project", "version": 3}')
+    (mine / "data.csv").write_text("1,2,3")
+    with pytest.raises(FileExistsError, match=r"project.*not a cnnext catalogue"):
+        fetch_region(REGION, source=remote, output=mine, overwrite=True, progress_bar=False)
+    assert sorted(p.name for p in mine.iterdir()) == ["data.csv", "manifest.json"]
+    # a real catalogue: overwrite replaces what the fetch wrote, and nothing else
+    out = tmp_path / "cat"
+    fetch_region(REGION, source=remote, output=out, progress_bar=False)
+    (out / "README.txt").write_text("my notes about this download")
+    cat = fetch_region("galactic; circle(280, 0, 0.5)", source=remote, output=out,
+                       progress_bar=False, overwrite=True)
+    assert (out / "README.txt").read_text() == "my notes about this download"
+    assert len(cat.cells) == len(region_to_cells("galactic; circle(280, 0, 0.5)", 7))
+
+
+def test_catalogue_files_follow_umask(tmp_path, remote):
+    old = os.umask(0o022)
+    try:
+        fetch_region(REGION, source=remote, output=tmp_path / "cat", progress_bar=False)
+    finally:
+        os.umask(old)
+    written = [p for p in (tmp_path / "cat").rglob("*") if p.is_file() and p.name != "lock"]
+    assert written and {oct(p.stat().st_mode & 0o777) for p in written} == {oct(0o644)}
 
 
 def test_two_fetches_cannot_share_a_catalogue(tmp_path, remote, stars):
