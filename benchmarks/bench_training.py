@@ -30,6 +30,10 @@ from pathlib import Path
 
 import numpy as np
 
+from cnnext.metrics import REPORT_DISTANCES, relative_error
+
+#: the report distances as the keys of the metrics in a model's metadata
+_AT = tuple(f"{d:g}" for d in REPORT_DISTANCES)
 
 def _table(rows, header):
     widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(len(header))]
@@ -58,7 +62,7 @@ def shipped_metrics(model):
         rel = s["median_rel_err"]
         rows.append([group, s["n_sightlines"], s["n_examples"],
                      *(f"{100 * rel.get(d, float('nan')):.1f}%" for d in
-                       ("1", "2", "4", "6", "8")),
+                       _AT),
                      f"{100 * s['coverage68']:.1f}%"])
     if rows:
         _table(rows, ["held-out", "sightlines", "examples", "MRE 1kpc", "2kpc", "4kpc",
@@ -127,7 +131,7 @@ def compare(workdir, n_train, n_val, runs, seed, threads):
         rows.append([arch, n_epochs, f"{count_parameters(net) / 1e6:.2f} M",
                      f"{size / 1e6:.1f} MB",
                      *(f"{100 * m['at'][d]['median_rel_err']:.1f}%" for d in
-                       ("1", "2", "4", "6", "8")),
+                       _AT),
                      f"{100 * m['coverage68_all']:.1f}%", f"{res.best_val_loss:.3f}",
                      f"{dt:.0f} s", f"{speed:.0f}"])
     print(f"compact vs paper-style on the same data: {len(train)} training, {len(val)} "
@@ -145,13 +149,11 @@ def paired_differences(preds, truth, distances, *, seed=0, n_boot=2000):
     95% intervals from a paired bootstrap over the held-out examples (both
     networks scored on the same resampled examples).
     """
-    from cnnext.compare import relative_error
-
     compact = [(name, av) for name, av in preds if name.startswith("compact")]
     paper = [(name, av) for name, av in preds if name.startswith("paper")]
     if not (compact and paper):
         return
-    at = ("1", "2", "4", "6", "8")
+    at = _AT
     nodes = [int(np.argmin(np.abs(np.asarray(distances) - float(d)))) for d in at]
     rng = np.random.default_rng(seed)
     boot = rng.integers(0, len(truth), size=(n_boot, len(truth)))
