@@ -33,14 +33,14 @@ import numpy as np
 
 from ._files import atomic_open
 from .exceptions import CnnextWarning
-from .mapfile import ProfileMap
+from .mapfile import ROW_ARRAYS, ProfileMap
 
 __all__ = ["ProfileCache", "default_cache_root"]
 
 log = logging.getLogger(__name__)
 
 _FORMAT = "cnnext-profile-cache-1"
-_ARRAYS = ("cells", "av", "sigma", "n_stars", "flags", "dmin", "dmax")
+_ARRAYS = ROW_ARRAYS
 #: Merge a tile folder's files into one when it holds more than this many.
 COMPACT_THRESHOLD = 32
 

@@ -46,7 +46,7 @@ import numpy as np
 from ._files import atomic_write_bytes, manifest_format, remove_own_files, take_lock
 from .exceptions import CheckpointError, CnnextWarning, PhotometryError
 from .healpix import check_order
-from .mapfile import ProfileMap
+from .mapfile import ROW_ARRAYS, ProfileMap
 from .region import region_to_cells
 
 __all__ = ["build_map", "checkpoint_path", "default_tile_order", "tile_cells"]
@@ -56,7 +56,7 @@ log = logging.getLogger(__name__)
 _CHECKPOINT_FORMAT = "cnnext-build-checkpoint-1"
 #: The files a build writes in its checkpoint (all that a restart deletes).
 _OWN_FILES = ("manifest.json", "tile-*.npz", "*.tmp", "lock")
-_ARRAYS = ("cells", "av", "sigma", "n_stars", "flags", "dmin", "dmax")
+_ARRAYS = ROW_ARRAYS
 
 #: Errors after which a tile is tried again (network and I/O trouble). Anything
 #: else is a bug or bad input and stops the build at once.
@@ -245,7 +245,8 @@ class _Checkpoint:
         try:
             # from memory: a failed parse must not leave an open file behind
             with np.load(io.BytesIO(path.read_bytes()), allow_pickle=False) as data:
-                arrays = {name: data[name] for name in _ARRAYS}
+                # checkpoints written before cnnext 0.2 have no "observation"
+                arrays = {name: data[name] for name in _ARRAYS if name in data.files}
                 meta = json.loads(str(data["meta"]))
             if not np.array_equal(arrays["cells"], expected_cells):
                 raise ValueError(f"it holds cells {arrays['cells'][:4].tolist()}..., not the "

@@ -23,9 +23,10 @@ from astropy.utils.exceptions import AstropyWarning
 from ._files import atomic_open
 from .exceptions import MapFileError
 from .healpix import check_order
+from .observation import DESCRIPTORS
 
 __all__ = ["ProfileMap", "read_map", "write_map", "FLAG_FEW_STARS", "FLAG_OUTSIDE_MODEL",
-           "FLAG_NO_DATA", "FLAG_NAMES"]
+           "FLAG_PARTIAL", "FLAG_NO_DATA", "FLAG_NAMES", "ROW_ARRAYS"]
 
 #: Fewer stars in the cell than the model's minimum: profile is NaN.
 FLAG_FEW_STARS = 1
@@ -34,8 +35,13 @@ FLAG_OUTSIDE_MODEL = 2
 #: Returned by ``CNNExtinctionMap.query(..., return_flags=True)`` for coordinates whose
 #: cell is not in the map (never stored in a map file).
 FLAG_NO_DATA = 256
+#: The cell is only partly covered by the photometry (e.g. at the edge of a local
+#: catalogue's footprint): its CMD would under-count stars, so no profile is given.
+FLAG_PARTIAL = 4
 FLAG_NAMES = {FLAG_FEW_STARS: "few_stars", FLAG_OUTSIDE_MODEL: "outside_training_region",
-              FLAG_NO_DATA: "no_data"}
+              FLAG_PARTIAL: "partial_coverage", FLAG_NO_DATA: "no_data"}
+#: The per-cell arrays of a `ProfileMap`, as stored in caches and checkpoints.
+ROW_ARRAYS = ("cells", "av", "sigma", "n_stars", "flags", "dmin", "dmax", "observation")
 
 _FORMAT = "cnnext-map-1"
 
@@ -63,6 +69,10 @@ class ProfileMap:
         Distance range (kpc) where the profile is considered reliable.
     meta : dict
         Provenance: ``model_sha256``, ``extinction_law``, ``source``, …
+    observation : array of float
+        How deep each cell was observed, estimated from its stars: ``(n_cells, 6)``
+        in mag, the descriptors `cnnext.observation.DESCRIPTORS` (S/N-10
+        magnitude and count peak of J, H, Ks); NaN where unknown.
 
     Examples
     --------
@@ -86,6 +96,7 @@ class ProfileMap:
     dmin: np.ndarray = None
     dmax: np.ndarray = None
     meta: dict = field(default_factory=dict)
+    observation: np.ndarray = None
 
     def __post_init__(self):
         self.order = check_order(self.order)
@@ -102,13 +113,16 @@ class ProfileMap:
                      if self.dmin is None else np.asarray(self.dmin, np.float32).reshape(n))
         self.dmax = (np.full(n, self.distances[-1] if nd else np.nan, np.float32)
                      if self.dmax is None else np.asarray(self.dmax, np.float32).reshape(n))
+        n_obs = len(DESCRIPTORS)
+        self.observation = (np.full((n, n_obs), np.nan, np.float32) if self.observation is None
+                            else np.asarray(self.observation, np.float32).reshape(n, n_obs))
         if n and (cells.min() < 0 or cells.max() >= 12 * 4**self.order):
             raise ValueError(f"cells must be valid HEALPix indices at order {self.order}")
         # keep rows sorted by cell and unique (first occurrence wins)
         cells, first = np.unique(cells, return_index=True)
         self.cells = cells
         if first.size != n or np.any(first != np.arange(n)):
-            for name in ("av", "sigma", "n_stars", "flags", "dmin", "dmax"):
+            for name in ROW_ARRAYS[1:]:
                 setattr(self, name, getattr(self, name)[first])
 
     def __len__(self):
@@ -147,17 +161,14 @@ class ProfileMap:
         for other in others:
             self._check_compatible(other)
         maps = (self, *others)
-        cat = {name: np.concatenate([getattr(m, name) for m in maps])
-               for name in ("cells", "av", "sigma", "n_stars", "flags", "dmin", "dmax")}
+        cat = {name: np.concatenate([getattr(m, name) for m in maps]) for name in ROW_ARRAYS}
         return ProfileMap(order=self.order, distances=self.distances, meta=dict(self.meta),
                           **cat)
 
     def select(self, rows):
         """Return a map with only the given rows (indices or boolean mask)."""
-        return ProfileMap(cells=self.cells[rows], order=self.order, distances=self.distances,
-                          av=self.av[rows], sigma=self.sigma[rows],
-                          n_stars=self.n_stars[rows], flags=self.flags[rows],
-                          dmin=self.dmin[rows], dmax=self.dmax[rows], meta=dict(self.meta))
+        return ProfileMap(order=self.order, distances=self.distances, meta=dict(self.meta),
+                          **{name: getattr(self, name)[rows] for name in ROW_ARRAYS})
 
     def to_hdulist(self):
         """Return the map as a `~astropy.io.fits.HDUList`."""
@@ -168,9 +179,12 @@ class ProfileMap:
                 fits.Column("NSTARS", "K", array=self.n_stars),
                 fits.Column("FLAGS", "J", array=self.flags),
                 fits.Column("DMIN", "E", unit="kpc", array=self.dmin),
-                fits.Column("DMAX", "E", unit="kpc", array=self.dmax)]
+                fits.Column("DMAX", "E", unit="kpc", array=self.dmax),
+                fits.Column("OBS", f"{len(DESCRIPTORS)}E", unit="mag",
+                            array=self.observation)]
         prof = fits.BinTableHDU.from_columns(cols, name="PROFILES")
         h = prof.header
+        h["OBSNAMES"] = (",".join(DESCRIPTORS), "columns of OBS")
         h["PIXTYPE"] = ("HEALPIX", "HEALPix pixelisation")
         h["ORDERING"] = ("NESTED", "pixel ordering scheme")
         h["INDXSCHM"] = ("EXPLICIT", "pixel indices in column PIXEL")
@@ -304,7 +318,8 @@ def read_map(path):
                               distances=distances, av=np.array(data["AV"]),
                               sigma=np.array(data["SIGMA"]), n_stars=np.array(data["NSTARS"]),
                               flags=np.array(data["FLAGS"]), dmin=np.array(data["DMIN"]),
-                              dmax=np.array(data["DMAX"]), meta=meta)
+                              dmax=np.array(data["DMAX"]), meta=meta,
+                              observation=_read_observation(data, h))
     except MapFileError:
         raise
     except Exception as exc:  # astropy raises OSError, KeyError, VerifyError, TypeError…
@@ -316,3 +331,16 @@ def read_map(path):
         raise MapFileError(f"map file {str(path)!r} is corrupted or not a cnnext map "
                            f"({type(exc).__name__}: {exc}); rebuild it with "
                            f"`cnnext map` or restore it") from None
+
+
+def _read_observation(data, header):
+    """The OBS column in `DESCRIPTORS` order (NaN for maps written without it)."""
+    if "OBS" not in data.columns.names:
+        return None
+    names = str(header.get("OBSNAMES", "")).split(",")
+    values = np.array(data["OBS"], dtype=np.float32).reshape(len(data), -1)
+    out = np.full((len(data), len(DESCRIPTORS)), np.nan, np.float32)
+    for k, name in enumerate(names[:values.shape[1]]):
+        if name in DESCRIPTORS:
+            out[:, DESCRIPTORS.index(name)] = values[:, k]
+    return out

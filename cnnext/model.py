@@ -29,11 +29,13 @@ from .exceptions import ModelFileError
 from .extinction import ExtinctionLaw
 
 __all__ = ["ModelMetadata", "CNNModel", "default_model_path", "resolve_providers",
-           "file_sha256", "INPUT_NAME", "OUTPUT_NAMES", "SHIPPED_MODEL"]
+           "file_sha256", "INPUT_NAME", "OBS_INPUT_NAME", "OUTPUT_NAMES", "SHIPPED_MODEL"]
 
 log = logging.getLogger(__name__)
 
 INPUT_NAME = "cmd"
+#: Second input of models that read the observation descriptors beside the CMD.
+OBS_INPUT_NAME = "obs"
 OUTPUT_NAMES = ("av", "sigma")
 #: File name of the shipped model inside ``cnnext/data``.
 SHIPPED_MODEL = "cnnext-carina.onnx"
@@ -87,6 +89,10 @@ class ModelMetadata:
         Metrics on held-out synthetic sightlines.
     cnnext_version : str
         Version of cnnext that wrote the file.
+    observation : dict
+        For models with an ``obs`` input: ``{"descriptors": [names]}``, the
+        `cnnext.observation` descriptors the network reads beside the CMD, in
+        order. Empty for models that read the CMD only.
     """
 
     cmd_spec: CMDSpec
@@ -98,6 +104,7 @@ class ModelMetadata:
     training: dict = field(default_factory=dict)
     metrics: dict = field(default_factory=dict)
     cnnext_version: str = ""
+    observation: dict = field(default_factory=dict)
 
     def __post_init__(self):
         self.distances = np.asarray(self.distances, dtype=float)
@@ -119,7 +126,8 @@ class ModelMetadata:
                   "mag_limits": self.mag_limits,
                   "training": self.training,
                   "metrics": self.metrics,
-                  "cnnext_version": self.cnnext_version}
+                  "cnnext_version": self.cnnext_version,
+                  "observation": self.observation}
         return {_PREFIX + k: json.dumps(v, sort_keys=True) for k, v in values.items()}
 
     @classmethod
@@ -138,7 +146,8 @@ class ModelMetadata:
                        mag_limits=v.get("mag_limits", {}),
                        training=v.get("training", {}),
                        metrics=v.get("metrics", {}),
-                       cnnext_version=v.get("cnnext_version", "unknown"))
+                       cnnext_version=v.get("cnnext_version", "unknown"),
+                       observation=v.get("observation", {}))
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelFileError(f"{source} lacks valid cnnext metadata ({exc}); it was "
                                  f"not written by cnnext.training.export_onnx") from None
@@ -292,9 +301,10 @@ class CNNModel:
         self.metadata = ModelMetadata.from_props(props, source=f"model file {str(path)!r}")
         inputs = [i.name for i in self.session.get_inputs()]
         outputs = [o.name for o in self.session.get_outputs()]
-        if inputs != [INPUT_NAME] or tuple(outputs[:2]) != OUTPUT_NAMES:
+        expected = [INPUT_NAME, OBS_INPUT_NAME] if self.descriptors else [INPUT_NAME]
+        if inputs != expected or tuple(outputs[:2]) != OUTPUT_NAMES:
             raise ModelFileError(f"model file {str(path)!r} has inputs {inputs} and outputs "
-                                 f"{outputs}; cnnext expects {[INPUT_NAME]} and "
+                                 f"{outputs}; cnnext expects {expected} and "
                                  f"{list(OUTPUT_NAMES)}")
         log.debug("loaded %s (sha256 %s) on %s", path, self.sha256, self.providers)
 
@@ -327,7 +337,16 @@ class CNNModel:
         """The `~cnnext.extinction.ExtinctionLaw` of the training data."""
         return self.metadata.extinction_law
 
-    def predict(self, cmds, *, batch_size=None, progress_bar=False):
+    @property
+    def descriptors(self):
+        """
+        Names of the observation descriptors the network reads beside the CMD.
+
+        An empty tuple for models that read the CMD only; see `cnnext.observation`.
+        """
+        return tuple(self.metadata.observation.get("descriptors", ()))
+
+    def predict(self, cmds, obs=None, *, batch_size=None, progress_bar=False):
         """
         Predict cumulative A_V profiles and their 1-sigma uncertainties.
 
@@ -335,6 +354,12 @@ class CNNModel:
         ----------
         cmds : array-like
             CMD tensor ``(n, channels, n_mag, n_colour)`` made with `spec`.
+        obs : array-like, optional
+            Observation descriptors ``(n, 6)`` in mag, in the order of
+            `cnnext.observation.DESCRIPTORS` (as `cnnext.observation.estimate_cells`
+            returns them), for models that read them (`descriptors` not empty);
+            NaN entries count as the nominal 2MASS observation. Ignored by models
+            that read the CMD only.
         batch_size : int, optional
             CMDs per inference call; defaults to ``cnnext.conf.batch_size``.
         progress_bar : bool
@@ -355,6 +380,21 @@ class CNNModel:
         if batch_size < 1:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
         n = len(cmds)
+        feeds = {}
+        if self.descriptors:
+            from .observation import descriptor_array
+
+            if obs is None:
+                raise ValueError(f"model {self.path.name!r} reads the observation "
+                                 f"descriptors {list(self.descriptors)} beside the CMD: "
+                                 f"pass obs (see cnnext.observation.estimate_cells)")
+            from .observation import DESCRIPTORS
+
+            obs = np.asarray(obs, dtype=float)
+            if obs.shape != (n, len(DESCRIPTORS)):
+                raise ValueError(f"obs must have shape ({n}, {len(DESCRIPTORS)}) (columns "
+                                 f"{list(DESCRIPTORS)}), got {obs.shape}")
+            feeds[OBS_INPUT_NAME] = descriptor_array(obs, self.descriptors)
         av = np.empty((n, len(self.distances)))
         sigma = np.empty_like(av)
         starts = range(0, n, batch_size)
@@ -362,7 +402,8 @@ class CNNModel:
             from tqdm.auto import tqdm
             starts = tqdm(starts, desc="CNN inference", unit="batch")
         for start in starts:
-            out = self.session.run(list(OUTPUT_NAMES),
-                                   {INPUT_NAME: cmds[start:start + batch_size]})
+            batch = {name: value[start:start + batch_size] for name, value in feeds.items()}
+            batch[INPUT_NAME] = cmds[start:start + batch_size]
+            out = self.session.run(list(OUTPUT_NAMES), batch)
             av[start:start + batch_size], sigma[start:start + batch_size] = out
         return av, sigma

@@ -233,16 +233,18 @@ def estimate_cells(stars, cells, order, *, min_stars=MIN_STARS, max_pool=2):
 
 def descriptor_array(values, names=DESCRIPTORS):
     """
-    Return descriptors as the network reads them: offsets from `REFERENCE` (float32).
+    Return descriptors as a network reads them: offsets from `REFERENCE` (float32).
 
     NaN (no estimate) becomes 0, the nominal observation.
 
     Parameters
     ----------
     values : array
-        ``(n, len(names))`` descriptors in mag.
+        ``(n, 6)`` descriptors in mag, in the order of `DESCRIPTORS` (as
+        `estimate_observation` and `estimate_cells` return them).
     names : sequence of str
-        Their names (default `DESCRIPTORS`), as recorded in the model metadata.
+        The descriptors the network reads, in its order (a model's
+        `~cnnext.model.CNNModel.descriptors`); default all.
 
     Examples
     --------
@@ -252,7 +254,12 @@ def descriptor_array(values, names=DESCRIPTORS):
     >>> x.dtype.name, np.round(x.astype(float), 2).tolist()
     ('float32', [[0.6, 0.3, 0.6, 0.0, 0.3, 0.6]])
     """
-    values = np.asarray(values, dtype=float)
+    values = np.asarray(values, dtype=float).reshape(-1, len(DESCRIPTORS))
+    unknown = sorted(set(names) - set(DESCRIPTORS))
+    if unknown:
+        raise ValueError(f"unknown observation descriptors {unknown}; this version of "
+                         f"cnnext knows {list(DESCRIPTORS)}")
+    pick = [DESCRIPTORS.index(n) for n in names]
     ref = np.array([REFERENCE[n] for n in names])
-    out = np.nan_to_num(values - ref, nan=0.0)
+    out = np.nan_to_num(values[:, pick] - ref, nan=0.0)
     return np.clip(out, -3.0, 3.0).astype(np.float32)

@@ -15,6 +15,17 @@ Definitions used here (and recorded in the docs):
 - **Few stars.** A cell with fewer counted stars than the model's
   ``metadata.min_stars`` gets a NaN profile, NaN sigma and `FLAG_FEW_STARS`; the
   network is not even run on it.
+- **Partial coverage.** When the stars have positions (``l``, ``b``), each cell
+  is split into its 16 sub-cells two HEALPix orders down; a cell with more empty
+  sub-cells than its star count explains (expected ``E = 16 exp(-n/16)``
+  for ``n`` stars spread evenly; flagged above ``E + 3 sqrt(E) + 1``) is only
+  partly covered by the photometry — typically at the edge of a local
+  catalogue's footprint — and gets a NaN profile and `FLAG_PARTIAL`: its CMD
+  would under-count stars and read as the wrong extinction.
+- **Observation.** Each cell's depth descriptors (`cnnext.observation`) are
+  estimated from all its stars with a measured magnitude, pooling the parent
+  cell when it has few; models that read them get them beside the CMD, and
+  every profile carries them (``ProfileMap.observation``).
 - **Outside the model's region.** When the model metadata holds training-region
   bounds ``{"l": [lo, hi], "b": [lo, hi]}`` in degrees (see `training_region`;
   ``lo > hi`` in ``l`` means the range wraps through 0), a cell whose centre lies
@@ -36,8 +47,9 @@ import logging
 import numpy as np
 
 from .cmd import build_cmds
-from .healpix import cell_centres, check_order
-from .mapfile import FLAG_FEW_STARS, FLAG_OUTSIDE_MODEL, ProfileMap
+from .healpix import cell_centres, check_order, lonlat_to_cells
+from .mapfile import FLAG_FEW_STARS, FLAG_OUTSIDE_MODEL, FLAG_PARTIAL, ProfileMap
+from .observation import estimate_cells
 
 __all__ = ["predict_cells", "compute_cells", "profile_meta", "training_region",
            "in_region", "faint_ks_limit", "reliable_range", "RED_CLUMP_MKS",
@@ -272,6 +284,8 @@ def predict_cells(stars, cells, model, *, source_key=None, batch_size=None,
     pos_c = np.clip(pos, 0, max(n_cells - 1, 0))
     rows = np.where((n_cells > 0) & (cells[pos_c] == star_cells), pos_c, -1) if \
         n_cells else np.full(star_cells.shape, -1)
+    observation, _ = estimate_cells(stars, cells, order)
+    partial = _partial_cells(stars, star_cells, cells, order)
     columns = _star_columns(stars)
     if not (rows.size and rows[0] >= 0 and np.all(rows[1:] >= rows[:-1])):
         # sources usually return stars sorted by cell: then no copy is needed
@@ -294,13 +308,15 @@ def predict_cells(stars, cells, model, *, source_key=None, batch_size=None,
         batch = {k: v[lo:hi] for k, v in columns.items()}
         cmds, counts = build_cmds(batch, rows[lo:hi] - start, stop - start, model.spec)
         n_stars[start:stop] = counts
-        enough = np.flatnonzero(counts >= min_stars)
+        enough = np.flatnonzero((counts >= min_stars) & ~partial[start:stop])
         if enough.size:
-            a, s = model.predict(cmds[enough], batch_size=batch_size)
+            a, s = model.predict(cmds[enough], observation[start + enough],
+                                 batch_size=batch_size)
             av[start + enough] = a
             sigma[start + enough] = s
 
     flags = np.where(n_stars < min_stars, FLAG_FEW_STARS, 0).astype(np.int32)
+    flags |= np.where(partial, FLAG_PARTIAL, 0).astype(np.int32)
     region = training_region(model)
     if region is not None and n_cells:
         l, b = cell_centres(cells, order)
@@ -311,7 +327,34 @@ def predict_cells(stars, cells, model, *, source_key=None, batch_size=None,
               int(np.sum(n_stars < min_stars)))
     return ProfileMap(cells=cells, order=order, distances=model.distances, av=av,
                       sigma=sigma, n_stars=n_stars, flags=flags, dmin=dmin, dmax=dmax,
-                      meta=profile_meta(model, source_key=source_key))
+                      meta=profile_meta(model, source_key=source_key),
+                      observation=observation)
+
+
+def _partial_cells(stars, star_cells, cells, order):
+    """Which ``cells`` the stars cover only in part (see the module docs)."""
+    names = getattr(stars, "colnames", None) or list(stars.keys())
+    partial = np.zeros(cells.size, bool)
+    if "l" not in names or "b" not in names or not cells.size:
+        return partial
+    l = np.asarray(np.ma.filled(np.ma.asarray(stars["l"], dtype=float), np.nan))
+    b = np.asarray(np.ma.filled(np.ma.asarray(stars["b"], dtype=float), np.nan))
+    row = np.searchsorted(cells, star_cells)
+    row_c = np.clip(row, 0, cells.size - 1)
+    ok = (cells[row_c] == star_cells) & np.isfinite(l) & np.isfinite(b)
+    if not ok.any():
+        return partial
+    idx = np.flatnonzero(ok)
+    fine = np.asarray(lonlat_to_cells(l[idx], b[idx], order + 2), dtype=np.int64)
+    # positions that disagree with the cell a source gave a star are not used
+    agree = (fine >> 4) == star_cells[idx]
+    idx, fine = idx[agree], fine[agree]
+    occupied = np.zeros((cells.size, 16), bool)
+    occupied[row_c[idx], fine & 15] = True
+    n = np.bincount(row_c[idx], minlength=cells.size)
+    expected_empty = 16.0 * np.exp(-n / 16.0)
+    empty = 16 - occupied.sum(axis=1)
+    return (n > 0) & (empty > expected_empty + 3.0 * np.sqrt(expected_empty) + 1.0)
 
 
 def compute_cells(cells, *, source, model, batch_size=None, progress_bar=False):

@@ -18,6 +18,7 @@ package, a dependency of cnnext.
 """
 
 from .besancon import *  # noqa: F403
+from .galaxies import *  # noqa: F403
 from .galaxy import *  # noqa: F403
 from .isochrones import *  # noqa: F403
 from .mocksky import *  # noqa: F403

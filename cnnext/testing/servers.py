@@ -72,12 +72,17 @@ def _designations(ra, dec):
                      for a, b, c, s, d, e, f in zip(hh, mm, rem, sign, dd, dm, ds)])
 
 
-def random_stars(n, *, l=(279.0, 281.0), b=(-1.0, 1.0), seed=0, upper_limit_fraction=0.05):
+def random_stars(n, *, l=(279.0, 281.0), b=(-1.0, 1.0), seed=0, upper_limit_fraction=0.05,
+                 whole_cells=7):
     """
     Return a random star table as a 2MASS server would hold it.
 
     Positions are drawn uniformly on the sphere in the Galactic box ``l`` x ``b``
-    (deg), converted to ICRS and rounded to 1e-6 deg (VizieR's ``RAJ2000``
+    (deg); with ``whole_cells`` (a HEALPix order, default 7), each star is then
+    moved to a random place inside its cell of that order, so that every cell the
+    box touches is covered all over (as a real survey covers it), the box's
+    edge cells with fewer stars. They are converted to ICRS and rounded to 1e-6
+    deg (VizieR's ``RAJ2000``
     precision); ``l`` and ``b`` are then recomputed from the rounded ICRS
     position exactly as `~cnnext.photometry.to_star_table` does, so a star's cell
     is the same on both sides. Magnitudes have three decimals; some are upper
@@ -92,6 +97,20 @@ def random_stars(n, *, l=(279.0, 281.0), b=(-1.0, 1.0), seed=0, upper_limit_frac
     lon = rng.uniform(l[0], l[1], n)
     sinb = rng.uniform(np.sin(np.radians(b[0])), np.sin(np.radians(b[1])), n)
     lat = np.degrees(np.arcsin(sinb))
+    if whole_cells is not None:
+        from ..healpix import cell_centres, lonlat_to_cells
+
+        # the centre of a random order+6 sub-cell: far (> 10 arcsec) from any
+        # border, so the rounding below keeps the star in its cell
+        cells = lonlat_to_cells(lon, lat, whole_cells)
+        fine = cells * 4**6 + rng.integers(0, 4**6, n)
+        lon, lat = cell_centres(fine, whole_cells + 6)
+        # a few arcsec of jitter, so that no two stars share a position (and a
+        # 2MASS designation); a star it would move out of its cell stays put
+        jl = lon + rng.uniform(-0.0015, 0.0015, n)
+        jb = lat + rng.uniform(-0.0015, 0.0015, n)
+        stay = lonlat_to_cells(jl, jb, whole_cells) == cells
+        lon, lat = np.where(stay, jl, lon), np.where(stay, jb, lat)
     icrs = SkyCoord(lon * u.deg, lat * u.deg, frame="galactic").icrs
     ra = np.round(icrs.ra.to_value(u.deg), 6)
     dec = np.round(icrs.dec.to_value(u.deg), 6)

@@ -8,7 +8,7 @@ from astropy.table import Table
 from cnnext import __version__
 from cnnext.cmd import CMDChannel, CMDSpec, build_cmds
 from cnnext.healpix import cell_centres, lonlat_to_cells
-from cnnext.mapfile import FLAG_FEW_STARS, FLAG_OUTSIDE_MODEL
+from cnnext.mapfile import FLAG_FEW_STARS, FLAG_OUTSIDE_MODEL, FLAG_PARTIAL
 from cnnext.model import CNNModel
 from cnnext.photometry.table import TableSource
 from cnnext.sightlines import (
@@ -35,6 +35,10 @@ def make_stars(n=3000, *, l=(279.5, 280.5), b=(-0.5, 0.5), seed=0):
                "e_J": np.full(n, 0.03), "e_H": np.full(n, 0.03), "e_Ks": np.full(n, 0.03),
                "ph_qual": np.full(n, "AAA"), "cc_flg": np.full(n, "000")})
     t["cell"] = lonlat_to_cells(t["l"], t["b"], ORDER)
+    # spread each cell's stars over the whole cell (at random order-13 positions),
+    # so that the box's edge cells are fully covered, if sparsely
+    fine = t["cell"] * 4**6 + rng.integers(0, 4**6, n)
+    t["l"], t["b"] = cell_centres(fine, ORDER + 6)
     return t
 
 
@@ -218,3 +222,39 @@ def test_compute_cells_with_table_source(model):
     np.testing.assert_array_equal(pm.av, ref.av)
     np.testing.assert_array_equal(pm.n_stars, ref.n_stars)
     assert pm.meta["source"] == "table:test"
+
+
+def test_partly_covered_cell_is_flagged(model):
+    # the western half of a cell's sub-cells only, as at a catalogue's edge
+    stars = make_stars()
+    cells = np.unique(stars["cell"])
+    full = predict_cells(stars, cells, model)
+    target = cells[np.argmax(full.n_stars)]
+    fine = lonlat_to_cells(stars["l"], stars["b"], ORDER + 2)
+    cut = stars[(stars["cell"] != target) | ((fine & 15) < 8)]
+    pm = predict_cells(cut, cells, model)
+    row = int(np.searchsorted(cells, target))
+    assert pm.flags[row] & FLAG_PARTIAL
+    assert np.isnan(pm.av[row]).all()
+    others = np.arange(cells.size) != row
+    assert not np.any(pm.flags[others] & FLAG_PARTIAL)
+    np.testing.assert_allclose(pm.av[others], full.av[others], rtol=1e-6)
+
+
+def test_profiles_carry_the_observation_estimate(model):
+    from cnnext.observation import DESCRIPTORS
+    from cnnext.synthetic import PhotometricModel
+
+    stars = make_stars(n=6000)
+    pmodel = PhotometricModel(m10={"J": 16.4, "H": 15.4, "Ks": 14.9})
+    rng = np.random.default_rng(3)
+    for band in ("J", "H", "Ks"):
+        stars[band] = rng.uniform(9.0, 17.0, len(stars))
+        stars[f"e_{band}"] = pmodel.sigma(band, stars[band])
+    cells = np.unique(stars["cell"])
+    pm = predict_cells(stars, cells, model)
+    assert pm.observation.shape == (cells.size, len(DESCRIPTORS))
+    busy = pm.n_stars > 200
+    np.testing.assert_allclose(pm.observation[busy, :3],
+                               np.broadcast_to([16.4, 15.4, 14.9], (busy.sum(), 3)),
+                               atol=0.15)

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from ..healpix import cell_area, cell_centres, lonlat_to_cells
+from ..observation import DESCRIPTORS
 
 __all__ = ["Examples", "generate_dataset", "generate_evaluation_set", "load_examples",
            "make_examples", "SPLITS"]
@@ -54,6 +55,10 @@ class Examples:
         Stars counted in the first CMD channel.
     sightline, realisation : `numpy.ndarray`
         Indices of the sightline (in the split's list) and of the star catalogue.
+    obs : `numpy.ndarray`
+        ``float32`` observation descriptors estimated from each example's stars
+        ``(n, 6)`` (mag, order of `cnnext.observation.DESCRIPTORS`; NaN when not
+        estimated). The network reads ``cnnext.observation.descriptor_array(obs)``.
     """
 
     counts: np.ndarray
@@ -61,6 +66,11 @@ class Examples:
     n_stars: np.ndarray
     sightline: np.ndarray
     realisation: np.ndarray
+    obs: np.ndarray = None
+
+    def __post_init__(self):
+        if self.obs is None:
+            self.obs = np.full((len(self.av), len(DESCRIPTORS)), np.nan, np.float32)
 
     def __len__(self):
         return len(self.av)
@@ -110,7 +120,17 @@ class _Generator:
         seed = [self.config.seed, _SPLIT_CODE[split], i, r]
         # drawn for the largest density of the jitter range; examples thin it
         area = self.area * self.config.dataset.density_jitter[1]
-        return self.source.catalogue(lc, bc, area, realisation=r, seed=seed)
+        stars = self.source.catalogue(lc, bc, area, realisation=r, seed=seed)
+        if self.config.dataset.galaxies:
+            from astropy.table import vstack
+
+            from ..synthetic import unresolved_galaxies
+
+            galaxies = unresolved_galaxies(lc, bc, area, faint_limit=self.source.faint_limit,
+                                           seed=seed + [2])
+            columns = ["l", "b", "distance", "J", "H", "Ks"]
+            stars = vstack([stars[columns], galaxies[columns]])
+        return stars
 
     def chunk(self, stars, split, i, l, b, r, k, n):
         lc, bc = _cell_centre(l, b, self.order)
@@ -148,7 +168,10 @@ def make_examples(stars, l, b, n, config, *, rng, spec=None, law=None, source=No
         ``float32`` ``(n, n_dist)`` true cumulative A_V at the distance nodes.
     n_stars : `numpy.ndarray`
         ``int32`` ``(n,)``.
+    obs : `numpy.ndarray`
+        ``float32`` ``(n, 6)`` observation descriptors estimated from the stars.
     """
+    from ..synthetic import patchy_extinction
     from .sources import make_source
 
     ds = config.dataset
@@ -158,17 +181,20 @@ def make_examples(stars, l, b, n, config, *, rng, spec=None, law=None, source=No
     profiles = source.profiles(l, b, n, rng)
     av = profiles.nodes(ds.distances).astype(np.float32)
     lo, hi = ds.density_jitter
-    if lo < hi:
-        # keep a random fraction of the stars in each example: the unkept ones are
-        # put behind 1000 mag of dust, which no band detects
-        keep = np.exp(rng.uniform(np.log(lo / hi), 0.0, n))
+    if lo < hi or ds.patchiness > 0:
         av_stars = profiles.at(np.asarray(stars["distance"], dtype=float))
-        av_stars[rng.random(av_stars.shape) >= keep[:, None]] = 1000.0
-        cmds, n_stars = source.observe(stars, av_stars, spec, law, rng)
+        if ds.patchiness > 0:
+            patchy_extinction(av_stars, rng.uniform(0.0, ds.patchiness, n), rng)
+        if lo < hi:
+            # keep a random fraction of the stars in each example: the unkept ones
+            # are put behind 1000 mag of dust, which no band detects
+            keep = np.exp(rng.uniform(np.log(lo / hi), 0.0, n))
+            av_stars[rng.random(av_stars.shape) >= keep[:, None]] = 1000.0
+        cmds, n_stars, obs = source.observe(stars, av_stars, spec, law, rng)
     else:
-        cmds, n_stars = source.observe(stars, profiles, spec, law, rng)
+        cmds, n_stars, obs = source.observe(stars, profiles, spec, law, rng)
     counts = np.minimum(np.rint(cmds), np.iinfo(np.uint16).max).astype(np.uint16)
-    return counts, av, n_stars.astype(np.int32)
+    return counts, av, n_stars.astype(np.int32), obs.astype(np.float32)
 
 
 def _chunk_path(root, split, i, r, k):
@@ -189,9 +215,9 @@ def _catalogue_task(args):
     stars = gen.catalogue(split, i, l, b, r)
     written = 0
     for k, n in chunks:
-        counts, av, n_stars = gen.chunk(stars, split, i, l, b, r, k, n)
+        counts, av, n_stars, obs = gen.chunk(stars, split, i, l, b, r, k, n)
         _save_chunk(_chunk_path(root, split, i, r, k), counts=counts, av=av,
-                    n_stars=n_stars, sightline=np.full(n, i, np.int16),
+                    n_stars=n_stars, obs=obs, sightline=np.full(n, i, np.int16),
                     realisation=np.full(n, r, np.int16))
         written += n
     return written, len(stars)
@@ -376,8 +402,9 @@ def load_examples(workdir, split, *, config=None, check=True):
     start = 0
     for f, size in zip(files, sizes):
         with np.load(f) as z:
-            for name in ("counts", "av", "n_stars", "sightline", "realisation"):
-                getattr(out, name)[start:start + size] = z[name]
+            for name in ("counts", "av", "n_stars", "sightline", "realisation", "obs"):
+                if name in z:  # datasets made before cnnext 0.2 have no "obs"
+                    getattr(out, name)[start:start + size] = z[name]
         start += size
     return out
 

@@ -311,7 +311,7 @@ def evaluate_model(model, config, workdir, *, out_dir=None, n_jobs=1, progress_b
         ex = load_examples(workdir, f"eval_{name}", config=config)
         cmds = spec.transform_counts(ex.counts) if len(ex) else \
             np.zeros((0,) + spec.shape, np.float32)
-        pred, sigma = model.predict(cmds, progress_bar=progress_bar) if len(ex) else \
+        pred, sigma = model.predict(cmds, ex.obs, progress_bar=progress_bar) if len(ex) else \
             (np.zeros_like(ex.av, dtype=float),) * 2
         truth = ex.av.astype(float)
         metrics = profile_metrics(truth, pred, sigma, model.distances)

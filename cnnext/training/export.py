@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..model import INPUT_NAME, OUTPUT_NAMES, ModelMetadata
+from ..model import INPUT_NAME, OBS_INPUT_NAME, OUTPUT_NAMES, ModelMetadata
 
 __all__ = ["export_onnx", "network_to_onnx", "check_export", "update_metadata", "OPSET"]
 
@@ -113,13 +113,17 @@ def network_to_onnx(net, input_shape, *, graph_name="cnnext"):
     Returns
     -------
     model : `onnx.ModelProto`
-        Input ``cmd`` ``(batch, *input_shape)``; outputs ``av`` and ``sigma``
-        ``(batch, n_dist)``; no metadata yet.
+        Input ``cmd`` ``(batch, *input_shape)`` (and ``obs`` ``(batch, n_obs)``
+        for networks that read observation descriptors); outputs ``av`` and
+        ``sigma`` ``(batch, n_dist)``; no metadata yet.
     """
     from onnx import TensorProto, helper
 
     g = _GraphBuilder()
     x = _emit_layer(g, net.features, INPUT_NAME)
+    n_obs = int(getattr(net, "n_obs", 0))
+    if n_obs:
+        x = g.node("Concat", [x, OBS_INPUT_NAME], axis=1)
     x = _emit_layer(g, net.dense, x)
     head = net.head
     n = head.n_dist
@@ -135,10 +139,13 @@ def network_to_onnx(net, input_shape, *, graph_name="cnnext"):
     g.nodes.append(helper.make_node(
         "Add", [sig, g.const(np.array(head.sigma_floor, np.float32), "floor")],
         [OUTPUT_NAMES[1]]))
+    inputs = [helper.make_tensor_value_info(INPUT_NAME, TensorProto.FLOAT,
+                                            ["batch", *map(int, input_shape)])]
+    if n_obs:
+        inputs.append(helper.make_tensor_value_info(OBS_INPUT_NAME, TensorProto.FLOAT,
+                                                    ["batch", n_obs]))
     graph = helper.make_graph(
-        g.nodes, graph_name,
-        [helper.make_tensor_value_info(INPUT_NAME, TensorProto.FLOAT,
-                                       ["batch", *map(int, input_shape)])],
+        g.nodes, graph_name, inputs,
         [helper.make_tensor_value_info(name, TensorProto.FLOAT, ["batch", n])
          for name in OUTPUT_NAMES],
         g.inits)
@@ -183,12 +190,19 @@ def check_export(net, path, *, n=8, seed=0, atol=1e-5, rtol=1e-5):
     rng = np.random.default_rng(seed)
     counts = rng.poisson(rng.uniform(0, 3, size=(n, *shape)) ** 2)
     cmds = (0.5 * np.log1p(counts)).astype(np.float32)
-    ort_out = session.run(list(OUTPUT_NAMES), {INPUT_NAME: cmds})
+    feeds = {INPUT_NAME: cmds}
+    n_obs = int(getattr(net, "n_obs", 0))
+    obs = rng.normal(0.0, 0.5, (n, n_obs)).astype(np.float32) if n_obs else None
+    if n_obs:
+        feeds[OBS_INPUT_NAME] = obs
+    ort_out = session.run(list(OUTPUT_NAMES), feeds)
     was_training = net.training
     net.eval()
+    device = next(net.parameters()).device
     with torch.no_grad():
-        torch_out = [t.cpu().numpy() for t in net(torch.from_numpy(cmds).to(
-            next(net.parameters()).device))]
+        torch_out = [t.cpu().numpy() for t in net(
+            torch.from_numpy(cmds).to(device),
+            None if obs is None else torch.from_numpy(obs).to(device))]
     net.train(was_training)
     worst = 0.0
     for name, a, b in zip(OUTPUT_NAMES, ort_out, torch_out):
@@ -239,6 +253,10 @@ def export_onnx(net, path, metadata, *, check=True):
     if n_dist != len(metadata.distances):
         raise ValueError(f"network has {n_dist} outputs but the metadata lists "
                          f"{len(metadata.distances)} distance nodes")
+    n_obs = int(getattr(net, "n_obs", 0))
+    if n_obs != len(metadata.observation.get("descriptors", ())):
+        raise ValueError(f"network reads {n_obs} observation descriptors but the metadata "
+                         f"names {len(metadata.observation.get('descriptors', ()))}")
     model = network_to_onnx(net, metadata.cmd_spec.shape)
     metadata.write(model)
     onnx.checker.check_model(model)

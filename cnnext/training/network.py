@@ -97,6 +97,11 @@ class CompactCNN(nn.Module):
         Dropout before the output layer (training only).
     inc_scale, sigma_floor : float
         See `ProfileHead`.
+    n_obs : int
+        Number of observation descriptors read beside the CMD (0: none). They
+        join the flattened CMD features at the input of the dense layer, so that
+        the network reads the CMD knowing how deep the sightline was observed
+        (`cnnext.observation`).
 
     Examples
     --------
@@ -106,10 +111,13 @@ class CompactCNN(nn.Module):
     >>> av, sigma = net(torch.zeros(3, 2, 64, 64))
     >>> tuple(av.shape), bool((av.diff(dim=1) >= 0).all()), bool((sigma > 0).all())
     ((3, 100), True, True)
+    >>> net = CompactCNN((2, 64, 64), 100, n_obs=6).eval()
+    >>> tuple(net(torch.zeros(3, 2, 64, 64), torch.zeros(3, 6))[0].shape)
+    (3, 100)
     """
 
     def __init__(self, input_shape, n_dist, *, channels=(12,), hidden=256,
-                 dropout=0.1, inc_scale=0.1, sigma_floor=0.01):
+                 dropout=0.1, inc_scale=0.1, sigma_floor=0.01, n_obs=0):
         super().__init__()
         n_ch, n_mag, n_col = (int(v) for v in input_shape)
         channels = tuple(int(c) for c in channels)
@@ -123,15 +131,27 @@ class CompactCNN(nn.Module):
         for c_in, c_out in zip(channels[:-1], channels[1:]):
             layers += [nn.Conv2d(c_in, c_out, 3, padding=1), nn.ReLU()]
         self.features = nn.Sequential(*layers, nn.Flatten())
-        n_feat = channels[-1] * (n_mag // 2) * (n_col // 2)
+        self.n_obs = int(n_obs)
+        n_feat = channels[-1] * (n_mag // 2) * (n_col // 2) + self.n_obs
         self.dense = nn.Sequential(nn.Linear(n_feat, int(hidden)), nn.ReLU(),
                                    nn.Dropout(float(dropout)))
         self.head = ProfileHead(int(hidden), n_dist, inc_scale=inc_scale,
                                 sigma_floor=sigma_floor)
 
-    def forward(self, cmd):
-        """Return ``(av, sigma)`` (cumulative A_V and 1-sigma, mag) for a CMD batch."""
-        return self.head(self.dense(self.features(cmd)))
+    def forward(self, cmd, obs=None):
+        """
+        Return ``(av, sigma)`` (cumulative A_V and 1-sigma, mag) for a CMD batch.
+
+        ``obs`` holds the ``(batch, n_obs)`` observation descriptors (offsets from
+        `cnnext.observation.REFERENCE`); required when ``n_obs > 0``.
+        """
+        features = self.features(cmd)
+        if self.n_obs:
+            if obs is None:
+                raise ValueError(f"this network reads {self.n_obs} observation "
+                                 f"descriptors beside the CMD: pass obs")
+            features = torch.cat([features, obs], dim=1)
+        return self.head(self.dense(features))
 
 
 class PaperCNN(nn.Module):
@@ -177,7 +197,9 @@ class PaperCNN(nn.Module):
         self.dense = nn.Sequential(*layers)
         self.head = ProfileHead(n_prev, n_dist, inc_scale=inc_scale, sigma_floor=sigma_floor)
 
-    def forward(self, cmd):
+    n_obs = 0  # reads the CMD only
+
+    def forward(self, cmd, obs=None):
         """Return ``(av, sigma)`` (cumulative A_V and 1-sigma, mag) for a CMD batch."""
         return self.head(self.dense(self.features(cmd)))
 

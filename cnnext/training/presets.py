@@ -128,6 +128,20 @@ class DatasetConfig:
         Galaxy model by tens of per cent in star counts; the jitter teaches the
         network to read the extinction from the shape of the CMD rather than from
         the number of stars. ``[1, 1]`` (default) disables it.
+    conditions : dict
+        Ranges of the observing conditions drawn per example
+        (`~cnnext.synthetic.ObservingConditions` keyword arguments, around the
+        ``observation`` model); empty (default): every example is observed with
+        the ``observation`` model itself.
+    observation_group : int
+        Consecutive examples that share one draw of the observing conditions.
+    patchiness : float
+        Largest dispersion of ln A_V across a cell (each example draws its own,
+        uniform in ``[0, patchiness]``; see `~cnnext.synthetic.patchy_extinction`);
+        0 (default): one even screen per cell.
+    galaxies : bool
+        Add the unresolved galaxies of the 2MASS Point Source Catalog to every
+        catalogue (`~cnnext.synthetic.unresolved_galaxies`).
     """
 
     source: str = "galaxy"
@@ -144,13 +158,22 @@ class DatasetConfig:
     extinction_law: dict = field(default_factory=lambda: {"name": "G23", "Rv": 3.1})
     min_stars: int = 20
     density_jitter: list = field(default_factory=lambda: [1.0, 1.0])
+    conditions: dict = field(default_factory=dict)
+    observation_group: int = 8
+    patchiness: float = 0.0
+    galaxies: bool = False
 
     def __post_init__(self):
         self.density_jitter = [float(v) for v in self.density_jitter]
         lo, hi = self.density_jitter
         if len(self.density_jitter) != 2 or not 0 < lo <= hi:
             raise ValueError("dataset.density_jitter must be [min, max] with 0 < min <= max")
-        for name in ("n_realisations", "examples_per_realisation", "chunk_size"):
+        if not self.patchiness >= 0:
+            raise ValueError("dataset.patchiness must be >= 0")
+        if self.conditions:
+            _ = self.observing_conditions  # validates the ranges
+        for name in ("n_realisations", "examples_per_realisation", "chunk_size",
+                     "observation_group"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"dataset.{name} must be a positive integer")
             setattr(self, name, int(getattr(self, name)))
@@ -169,6 +192,18 @@ class DatasetConfig:
         """Distance nodes in kpc."""
         n = int(round(self.d_max_kpc / self.d_step_kpc))
         return np.round(np.arange(1, n + 1) * self.d_step_kpc, 10)
+
+    @property
+    def observing_conditions(self):
+        """The `~cnnext.synthetic.ObservingConditions`, or `None` (fixed observation)."""
+        if not self.conditions:
+            return None
+        from ..synthetic import ObservingConditions
+
+        try:
+            return ObservingConditions(**self.conditions)
+        except TypeError as exc:
+            raise ValueError(f"dataset.conditions: {exc}") from None
 
     @property
     def spec(self):

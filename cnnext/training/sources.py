@@ -23,6 +23,10 @@ log = logging.getLogger(__name__)
 #: intrinsic stars are drawn: fainter ones are detected with probability < 1%,
 #: and extinction only makes stars fainter.
 _DEPTH_WIDTHS = 5.0
+#: The same with drawn observing conditions, from the deepest 50% magnitude and
+#: the widest completeness of their ranges: such extreme draws are rare, and the
+#: CMDs end at Ks 16 anyway.
+_DEPTH_WIDTHS_DRAWN = 1.5
 
 
 class _Base:
@@ -33,6 +37,7 @@ class _Base:
 
         self.dataset = dataset
         self.photometry = PhotometricModel(**dataset.observation)
+        self.conditions = dataset.observing_conditions
         prof = dict(dataset.profiles)
         self._profile_max = float(prof.pop("max_distance", max(16.0, dataset.d_max_kpc)))
         self._profile_step = float(prof.pop("step", 0.01))
@@ -42,8 +47,11 @@ class _Base:
     @property
     def faint_limit(self):
         """Faintest intrinsic Ks (mag) of the drawn stars."""
-        pm = self.photometry
-        return pm.m50("Ks") + _DEPTH_WIDTHS * pm.width["Ks"]
+        pm, cond = self.photometry, self.conditions
+        if cond is None:
+            return pm.m50("Ks") + _DEPTH_WIDTHS * pm.width["Ks"]
+        return (pm.m10["Ks"] + cond.max_offset() + cond.m50_offset[1]
+                + _DEPTH_WIDTHS_DRAWN * cond.width[1])
 
     def mag_limits(self):
         """The mock observation's limits (model metadata ``mag_limits``)."""
@@ -52,6 +60,8 @@ class _Base:
                          "saturation": pm.saturation[band]} for band in ("J", "H", "Ks")}
         limits["photometric_model"] = pm.to_dict()
         limits["intrinsic_faint_limit_Ks"] = self.faint_limit
+        if self.conditions is not None:
+            limits["observing_conditions"] = self.conditions.to_dict()
         return limits
 
     def profiles(self, l, b, n, rng):
@@ -63,11 +73,26 @@ class _Base:
                                **self._profile_hyper)
 
     def observe(self, stars, profiles, spec, law, rng):
-        """CMDs (``build_cmds`` of the observed stars) of one catalogue per profile."""
+        """
+        Observe one catalogue through each profile.
+
+        Returns the CMDs (``build_cmds`` of the observed stars), the star counts
+        and the observation descriptors estimated from each example's stars. With
+        drawn observing conditions, every ``dataset.observation_group``
+        consecutive profiles share one draw.
+        """
         from ..synthetic import observe_many
 
-        return observe_many(stars, profiles, spec=spec, law=law, model=self.photometry,
-                            seed=rng)
+        if self.conditions is None:
+            return observe_many(stars, profiles, spec=spec, law=law, model=self.photometry,
+                                seed=rng, descriptors=True)
+        n = len(profiles)
+        group = self.dataset.observation_group
+        parts = [observe_many(stars, profiles[start:start + group], spec=spec, law=law,
+                              model=self.conditions.draw(rng, self.photometry), seed=rng,
+                              descriptors=True)
+                 for start in range(0, n, group)]
+        return tuple(np.concatenate(p) for p in zip(*parts))
 
 
 class GalaxySource(_Base):

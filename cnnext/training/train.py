@@ -67,13 +67,18 @@ def lr_factor(epoch_float, *, epochs, warmup_epochs, min_factor):
 
 
 def _batches(examples, spec, index, batch_size, device):
+    """``(cmd, observation descriptors, true A_V)`` tensors, batch by batch."""
     import torch
+
+    from ..observation import descriptor_array
 
     for start in range(0, len(index), batch_size):
         sel = np.sort(index[start:start + batch_size])
         x = spec.transform_counts(examples.counts[sel])
+        o = descriptor_array(examples.obs[sel])
         y = examples.av[sel]
-        yield torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
+        yield (torch.from_numpy(x).to(device), torch.from_numpy(o).to(device),
+               torch.from_numpy(y).to(device))
 
 
 def predict_torch(net, examples, spec, *, batch_size=512, device="cpu"):
@@ -86,8 +91,9 @@ def predict_torch(net, examples, spec, *, batch_size=512, device="cpu"):
     net = net.to(device).eval()
     av, sigma = [], []
     with torch.no_grad():
-        for x, _ in _batches(examples, spec, np.arange(len(examples)), batch_size, device):
-            a, s = net(x)
+        for x, o, _ in _batches(examples, spec, np.arange(len(examples)), batch_size,
+                                device):
+            a, s = net(x, o)
             av.append(a.cpu().numpy())
             sigma.append(s.cpu().numpy())
     n_dist = examples.av.shape[1]
@@ -223,13 +229,13 @@ def fit(net, train, val, spec, optim, *, seed=0, device="auto", checkpoint_dir=N
             from tqdm.auto import tqdm
             inner = tqdm(inner, total=steps_per_epoch, desc=f"epoch {epoch + 1}",
                          unit="batch", leave=False)
-        for step, (x, y) in enumerate(inner):
+        for step, (x, o, y) in enumerate(inner):
             lr = optim.lr * lr_factor(epoch + step / steps_per_epoch, epochs=optim.epochs,
                                       warmup_epochs=optim.warmup_epochs,
                                       min_factor=optim.lr_min_factor)
             for group in opt.param_groups:
                 group["lr"] = lr
-            av, sigma = net(x)
+            av, sigma = net(x, o)
             loss = gaussian_nll(av, sigma, y, beta=optim.beta)
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -285,8 +291,9 @@ def _validate(net, val, spec, optim, device):
     net.eval()
     total, sq, count = 0.0, 0.0, 0
     with torch.no_grad():
-        for x, y in _batches(val, spec, np.arange(len(val)), 4 * optim.batch_size, device):
-            av, sigma = net(x)
+        for x, o, y in _batches(val, spec, np.arange(len(val)), 4 * optim.batch_size,
+                                device):
+            av, sigma = net(x, o)
             total += float(gaussian_nll(av, sigma, y, beta=optim.beta)) * len(x)
             sq += float(((av - y) ** 2).mean()) * len(x)
             count += len(x)
@@ -398,10 +405,19 @@ def train_model(config, workdir, out, *, device="auto", n_jobs=1, progress_bar=F
         "training_seconds": round(result.seconds, 1),
         "source": info["source"],
     }
+    observation = {}
+    if getattr(net, "n_obs", 0):
+        from ..observation import DESCRIPTORS
+
+        if net.n_obs != len(DESCRIPTORS):
+            raise ValueError(f"network.options.n_obs must be 0 or {len(DESCRIPTORS)} "
+                             f"(the descriptors of cnnext.observation), got {net.n_obs}")
+        observation = {"descriptors": list(DESCRIPTORS)}
     meta = ModelMetadata(cmd_spec=spec, distances=ds.distances,
                          healpix_order=config.region.healpix_order,
                          extinction_law=ds.law, min_stars=ds.min_stars,
-                         mag_limits=info["mag_limits"], training=training_meta)
+                         mag_limits=info["mag_limits"], training=training_meta,
+                         observation=observation)
     out = Path(out)
     export_onnx(net, out, meta)
     metrics = {}
