@@ -230,6 +230,30 @@ class CNNExtinctionMap(DustMap):
     ValueError
         ``map_fname`` and ``model`` disagree (HEALPix order or model hash).
 
+    Notes
+    -----
+    Besides `query`, the class answers through the methods it inherits from
+    `dustmaps.map_base.DustMap`, as every dustmaps map does. They build a
+    `~astropy.coordinates.SkyCoord` and call `query` with the other keyword
+    arguments (``mode``, ``return_sigma``, ``band``…), so they return the same
+    values: extinction in magnitudes, NaN outside the map.
+
+    .. py:method:: __call__(coords, **kwargs)
+
+       Same as ``query(coords, **kwargs)``: ``m(coords)``.
+
+    .. py:method:: query_gal(l, b, d=None, **kwargs)
+
+       Query at Galactic coordinates: ``l`` and ``b`` in degrees (or angle
+       Quantities), ``d`` the distance in **kpc** (or a length Quantity). Without
+       ``d``: the whole profile at `distances`.
+
+    .. py:method:: query_equ(ra, dec, d=None, frame="icrs", **kwargs)
+
+       Query at equatorial coordinates: ``ra`` and ``dec`` in degrees (or angle
+       Quantities) in ``frame``, ``d`` the distance in **kpc** (or a length
+       Quantity). Without ``d``: the whole profile at `distances`.
+
     Examples
     --------
     File mode, from a small map written on the spot:

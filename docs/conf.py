@@ -98,3 +98,103 @@ nitpick_ignore_regex = [
                r"OSError|RuntimeError|ImportError|FileNotFoundError|TimeoutError|"
                r"ConnectionError|Warning|UserWarning)"),
 ]
+
+
+def _documented_objects(env):
+    """Map id(python object) -> the name under which the API pages document it."""
+    import importlib
+
+    cache = getattr(env, "_cnnext_documented", None)
+    if cache is not None:
+        return cache
+    cache = {}
+    for name, entry in env.get_domain("py").objects.items():
+        if not name.startswith("cnnext") or entry.objtype == "module":
+            continue
+        obj = _import_object(name, importlib)
+        if obj is None:
+            continue
+        if hasattr(obj, "__qualname__"):
+            cache.setdefault(id(obj), name)
+        else:
+            # constants (ints, strings) may be shared objects: match name and value
+            cache.setdefault((name.rsplit(".", 1)[-1], _key(obj)), name)
+    env._cnnext_documented = cache
+    return cache
+
+
+def _key(obj):
+    try:
+        hash(obj)
+    except TypeError:
+        return repr(obj)
+    return obj
+
+
+def _import_object(name, importlib):
+    parts = name.split(".")
+    for i in range(len(parts), 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:i]))
+        except ImportError:
+            continue
+        try:
+            for attr in parts[i:]:
+                obj = getattr(obj, attr)
+        except AttributeError:
+            return None
+        return obj
+    return None
+
+
+def _resolve_reexported(app, env, node, contnode):
+    """
+    Resolve a reference to a cnnext object to the page that documents it.
+
+    cnnext re-exports names (``cnnext.CNNExtinctionMap`` is
+    ``cnnext.map.CNNExtinctionMap``; ``cnnext.training.fit`` lives in
+    ``cnnext.training.train``), and docstrings refer to names of their own module; the
+    API pages document each object once. The object is imported and looked up among
+    the documented ones.
+    """
+    import importlib
+
+    if node.get("refdomain") != "py":
+        return None
+    target = node.get("reftarget", "").lstrip("~.")
+    modname = node.get("py:module") or ""
+    classname = node.get("py:class") or ""
+    candidates = []
+    if target.startswith("cnnext"):
+        candidates.append(target)
+    if modname.startswith("cnnext"):
+        if classname:
+            candidates.append(f"{modname}.{classname}.{target}")
+        candidates.append(f"{modname}.{target}")
+    documented = _documented_objects(env)
+    for cand in candidates:
+        obj = _import_object(cand, importlib)
+        if obj is None:
+            continue
+        key = id(obj) if hasattr(obj, "__qualname__") else \
+            (cand.rsplit(".", 1)[-1], _key(obj))
+        name = documented.get(key)
+        if name is None or name == cand:
+            continue
+        return env.get_domain("py").resolve_xref(env, node["refdoc"], app.builder,
+                                                 node["reftype"], name, node, contnode)
+    # a name of another cnnext module, written short: resolve it when exactly one
+    # documented cnnext object has that name
+    if modname.startswith("cnnext"):
+        matches = [n for n, entry in env.get_domain("py").objects.items()
+                   if n.startswith("cnnext.") and n.endswith(f".{target}")
+                   and not entry.aliased]
+        if len(matches) == 1:
+            return env.get_domain("py").resolve_xref(
+                env, node["refdoc"], app.builder, node["reftype"], matches[0], node,
+                contnode)
+    return None
+
+
+def setup(app):
+    app.connect("missing-reference", _resolve_reexported)

@@ -2,7 +2,7 @@
 """
 Sources of 2MASS photometry.
 
-Every source returns the cnnext star table (see `~cnnext.photometry.base`) for a set
+Every source returns the cnnext star table (columns `STAR_COLUMNS`) for a set
 of HEALPix cells or for a cone, whatever the server calls its columns:
 `VizierSource` (VizieR ``II/246/out``), `IrsaSource` (IRSA TAP ``fp_psc``),
 `TableSource` (a local table or file), `HatsSource` (a HATS catalogue read with
