@@ -24,6 +24,12 @@ class Conf(_config.ConfigNamespace):
         60.0, "Timeout of one photometry request, in seconds.", cfgtype="float")
     max_retries = _config.ConfigItem(
         4, "Attempts for one photometry request before giving up.", cfgtype="integer")
+    max_wait = _config.ConfigItem(
+        120.0, "Longest wait for one photometry request, all attempts and back-off "
+        "included, in seconds (0: no limit).", cfgtype="float")
+    wait_notice = _config.ConfigItem(
+        5.0, "Seconds without an answer after which a photometry request says it is "
+        "still waiting (0: never).", cfgtype="float")
     retry_backoff = _config.ConfigItem(
         1.0, "First back-off delay between retries, in seconds; doubles each retry.",
         cfgtype="float")

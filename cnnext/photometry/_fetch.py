@@ -5,8 +5,10 @@ classification, HTTP session settings, and tile-by-tile fetching with splitting 
 truncated tiles.
 """
 
+import contextvars
 import http.client
 import logging
+import threading
 import time
 from collections import deque
 from pathlib import Path
@@ -31,6 +33,18 @@ log = logging.getLogger(__name__)
 
 #: Deepest split below the order of the requested cells before giving up.
 _MAX_EXTRA_SPLITS = 8
+
+#: When the request running in this thread must be over (`time.monotonic`), or None:
+#: `SessionAdapter` shortens the timeout of each HTTP call to what is left.
+_DEADLINE = contextvars.ContextVar("cnnext_photometry_deadline", default=None)
+
+#: The last error of a request that failed for good ends with this: the way around
+#: a service that is down or too slow.
+LOCAL_CATALOGUE_HINT = (
+    "To work without this service, use a local catalogue: download the region once with "
+    "`cnnext fetch REGION -o DIR` (cnnext.fetch.fetch_region) and pass `--source DIR`, "
+    "or pass a table of 2MASS stars you have (`--source FILE`, "
+    "cnnext.photometry.TableSource)")
 
 
 class TransientError(Exception):
@@ -71,6 +85,11 @@ class SessionAdapter(HTTPAdapter):
              proxies=None):
         if timeout is None:
             timeout = self.default_timeout
+        deadline = _DEADLINE.get()
+        if deadline is not None and not isinstance(timeout, tuple):
+            # the whole request, retries included, ends by its deadline (conf.max_wait)
+            left = max(deadline - time.monotonic(), 0.05)
+            timeout = left if timeout is None else min(float(timeout), left)
         # a path from REQUESTS_CA_BUNDLE arrives here in place of True: ours wins
         if verify is not False and self.default_verify is not None:
             verify = self.default_verify
@@ -127,9 +146,50 @@ def http_status_is_transient(code):
     return code >= 500 or code in (408, 429)
 
 
-def call_with_retries(func, what, *, max_retries=None, backoff=None):
+class _WaitNotice:
+    """
+    Say that a request is still waiting for its answer, once it has waited
+    ``conf.wait_notice`` seconds: a silent service must not look like a hung program.
+    At most one such message a minute, so that a slow but working service does not
+    flood the output.
+    """
+
+    _last = -float("inf")
+    _lock = threading.Lock()
+
+    def __init__(self, what, max_wait):
+        self.what, self.max_wait = what, max_wait
+        self.start = time.monotonic()
+        after = float(conf.wait_notice)
+        self._timer = threading.Timer(after, self._say) if after > 0 else None
+        if self._timer is not None:
+            self._timer.daemon = True
+            self._timer.start()
+
+    def _say(self):
+        with _WaitNotice._lock:
+            now = time.monotonic()
+            if now - _WaitNotice._last < 60.0:
+                return
+            _WaitNotice._last = now
+        limit = (f"it gives up after {self.max_wait:g} s (cnnext.conf.max_wait)"
+                 if self.max_wait > 0 else "no time limit (cnnext.conf.max_wait = 0)")
+        log.warning("%s: no answer after %.1f s; still waiting (%s)", self.what,
+                    now - self.start, limit)
+
+    def stop(self):
+        if self._timer is not None:
+            self._timer.cancel()
+
+
+def call_with_retries(func, what, *, max_retries=None, backoff=None, max_wait=None):
     """
     Call ``func()``; retry transient failures with exponential back-off.
+
+    The whole call, attempts and back-off included, ends after ``max_wait``
+    seconds: each HTTP request's timeout is cut to the time left, and no retry
+    starts that could not finish in time. A request still waiting after
+    ``conf.wait_notice`` seconds is reported (a ``logging`` warning).
 
     Parameters
     ----------
@@ -141,31 +201,48 @@ def call_with_retries(func, what, *, max_retries=None, backoff=None):
         Attempts in all; default ``conf.max_retries``.
     backoff : float, optional
         First delay in seconds, doubled at each retry; default ``conf.retry_backoff``.
+    max_wait : float, optional
+        Longest time in all, in seconds (0: no limit); default ``conf.max_wait``.
 
     Raises
     ------
     PhotometryError
-        After the last failed attempt, or at once for a rejected request.
+        After the last failed attempt or when the time is up (the message says how
+        to work from a local catalogue instead), or at once for a rejected request.
     """
     attempts = max(1, int(conf.max_retries if max_retries is None else max_retries))
     delay = float(conf.retry_backoff if backoff is None else backoff)
-    for attempt in range(1, attempts + 1):
-        try:
-            return func()
-        except Exception as exc:
-            transient = is_transient(exc)
-            if transient is None:
-                raise
-            if not transient:
-                raise PhotometryError(f"{what}: the server rejected the request: "
-                                      f"{_describe(exc)}") from exc
-            if attempt == attempts:
-                raise PhotometryError(f"{what}: failed after {attempts} attempt(s); "
-                                      f"last error: {_describe(exc)}") from exc
-            log.info("%s: attempt %d/%d failed (%s); retrying in %.3g s", what, attempt,
-                     attempts, _describe(exc), delay)
-            time.sleep(delay)
-            delay *= 2
+    max_wait = float(conf.max_wait if max_wait is None else max_wait)
+    start = time.monotonic()
+    deadline = start + max_wait if max_wait > 0 else None
+    token = _DEADLINE.set(deadline)
+    notice = _WaitNotice(what, max_wait)
+    try:
+        for attempt in range(1, attempts + 1):
+            try:
+                return func()
+            except Exception as exc:
+                transient = is_transient(exc)
+                if transient is None:
+                    raise
+                if not transient:
+                    raise PhotometryError(f"{what}: the server rejected the request: "
+                                          f"{_describe(exc)}") from exc
+                out_of_time = deadline is not None and time.monotonic() + delay >= deadline
+                if attempt == attempts or out_of_time:
+                    waited = time.monotonic() - start
+                    why = (f"gave up after {waited:.0f} s and {attempt} attempt(s) "
+                           f"(cnnext.conf.max_wait = {max_wait:g} s)" if out_of_time else
+                           f"failed after {attempt} attempt(s) in {waited:.0f} s")
+                    raise PhotometryError(f"{what}: {why}; last error: {_describe(exc)}. "
+                                          f"{LOCAL_CATALOGUE_HINT}") from exc
+                log.info("%s: attempt %d/%d failed (%s); retrying in %.3g s", what, attempt,
+                         attempts, _describe(exc), delay)
+                time.sleep(delay)
+                delay *= 2
+    finally:
+        notice.stop()
+        _DEADLINE.reset(token)
 
 
 def _describe(exc):

@@ -1,6 +1,7 @@
 # Licensed under a 3-clause BSD style license - see LICENSE.rst
 """VizierSource against a fake VizieR (HTTPS on 127.0.0.1) through the real astroquery client."""
 
+import logging
 import time
 
 import astropy.units as u
@@ -165,6 +166,28 @@ def test_server_never_answers(catalogue, cells):
             source.query_cells(cells, ORDER)
         assert time.perf_counter() - start < 5
         assert server.n_requests == 2
+
+
+def test_silent_server_says_it_waits_and_gives_up_in_time(catalogue, cells, caplog,
+                                                          monkeypatch):
+    from cnnext.photometry import _fetch
+
+    monkeypatch.setattr(_fetch._WaitNotice, "_last", -float("inf"))
+    with FakeVizier(catalogue, faults=["hang"] * 20) as server, \
+            conf.set_temp("max_wait", 1.5), conf.set_temp("wait_notice", 0.3), \
+            conf.set_temp("max_retries", 10), \
+            caplog.at_level(logging.WARNING, logger="cnnext.photometry"):
+        # each attempt alone may take 5 s (conf.timeout): the total is what is bounded
+        source = server.source(cache=False)
+        start = time.perf_counter()
+        with pytest.raises(PhotometryError, match=r"gave up after \d+ s and 1 attempt.*"
+                           r"max_wait = 1.5 s.*Timeout.*cnnext fetch.*TableSource"):
+            source.query_cells(cells, ORDER)
+        waited = time.perf_counter() - start
+    assert 1.4 < waited < 3.5
+    notices = [r.getMessage() for r in caplog.records if "still waiting" in r.getMessage()]
+    assert len(notices) == 1
+    assert "no answer after 0." in notices[0] and "cnnext.conf.max_wait" in notices[0]
 
 
 def test_tls_certificate_checked(catalogue, cells):
