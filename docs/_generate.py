@@ -162,7 +162,7 @@ def _demo_report(info):
     start = next(i for i, s in enumerate(report) if s.startswith("Errors of"))
     stop = next(i for i, s in enumerate(report) if s.strip().startswith("error table"))
     body = textwrap.indent("\n".join(report[start:stop]).rstrip(), "    ")
-    return f"::\n\n{body}\n"
+    return f".. code-block:: text\n\n{body}\n"
 
 
 def ring_statistics(pm=None, truth=None):
@@ -288,7 +288,7 @@ def cli_reference():
                 summary = summary.split(":", 1)[1].strip()
             out += [summary[:1].upper() + summary[1:] if summary else parser.description, ""]
         usage = parser.format_usage().strip()
-        out += ["::", "", textwrap.indent(usage, "    "), ""]
+        out += [".. code-block:: text", "", textwrap.indent(usage, "    "), ""]
         if mod is None:
             out += ["``cnnext COMMAND --help`` prints the options of a command; "
                     "``cnnext -v COMMAND`` logs progress details.", ""]

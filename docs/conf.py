@@ -61,14 +61,17 @@ html_theme_options = {
     "show_nav_level": 1,
     "navigation_depth": 3,
     "collapse_navigation": False,
-    "secondary_sidebar_items": ["page-toc"],
+    # one sidebar, on the left: section navigation, then this page's contents; the
+    # text, code and figures get the rest of the width
+    "secondary_sidebar_items": [],
     "show_toc_level": 2,
     "use_edit_page_button": False,
     "icon_links": [],
 }
-# Pages that are a section of their own have no section navigation: drop the empty
-# left sidebar so that the text uses the full width.
+# Pages that are a section of their own have no section navigation: no sidebar at
+# all, the text uses the full width.
 html_sidebars = {
+    "**": ["sidebar-nav-bs", "page-toc"],
     "index": [],
     "cli": [],
     "changes": [],
@@ -87,6 +90,8 @@ suppress_warnings = ["config.cache"]
 # remains are cnnext's own references, which must all resolve.
 nitpicky = False
 nitpick_ignore_regex = [
+    # private base classes named in the class signatures of public ones
+    (r"py:.*", r"cnnext(\.\w+)*\._\w+(\.\w+)*"),
     (r"py:.*", r"(numpy|np|astropy|matplotlib|scipy|pathlib|os|io|json|typing|"
                r"collections|concurrent|dataclasses|argparse|logging|threading|"
                r"dustmaps|regions|mocpy|lsdb|hats|dask|distributed|torch|onnx|"
@@ -100,14 +105,18 @@ nitpick_ignore_regex = [
 ]
 
 
+_DOCUMENTED = {}
+
+
 def _documented_objects(env):
     """Map id(python object) -> the name under which the API pages document it."""
     import importlib
 
-    cache = getattr(env, "_cnnext_documented", None)
-    if cache is not None:
-        return cache
-    cache = {}
+    # computed once per build process, when every page has been read (not kept in the
+    # pickled environment, where it would go stale between builds)
+    if _DOCUMENTED:
+        return _DOCUMENTED
+    cache = _DOCUMENTED
     for name, entry in env.get_domain("py").objects.items():
         if not name.startswith("cnnext") or entry.objtype == "module":
             continue
@@ -119,7 +128,6 @@ def _documented_objects(env):
         else:
             # constants (ints, strings) may be shared objects: match name and value
             cache.setdefault((name.rsplit(".", 1)[-1], _key(obj)), name)
-    env._cnnext_documented = cache
     return cache
 
 
