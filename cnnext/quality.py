@@ -11,10 +11,14 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-__all__ = ["BANDS", "QualityCuts"]
+__all__ = ["BANDS", "QualityCuts", "UNFLAGGED_MAX_ERROR"]
 
 #: The 2MASS bands, in the order of the ``ph_qual`` and ``cc_flg`` characters.
 BANDS = ("J", "H", "Ks")
+
+#: Largest error (mag) accepted from a table without ``ph_qual``: the 2MASS C-grade
+#: limit (S/N 5), so that such a table is cut as its flags would have cut it.
+UNFLAGGED_MAX_ERROR = 0.21714
 
 #: Stars whose cuts are evaluated together.
 _CHUNK = 1 << 15
@@ -98,7 +102,9 @@ class QualityCuts:
     (``ph_qual``) is in ``ph_qual``, its contamination flag (``cc_flg``) is in
     ``cc_flg``, it is not an upper limit (no error) unless ``keep_upper_limits``,
     and its error is at most ``max_error`` (when given). Flags that a table does not
-    have are not tested.
+    have are not tested; a table without ``ph_qual`` has its errors cut at
+    `UNFLAGGED_MAX_ERROR` instead (2MASS's C-grade limit) unless ``max_error`` is
+    smaller (`cnnext.photometry.TableSource` warns when it reads such a table).
 
     Parameters
     ----------
@@ -214,6 +220,10 @@ class _ChunkedCuts:
         self.mags = {band: _float64(stars[band]) for band in self.bands}
         self.errs = {band: _float64(stars[f"e_{band}"]) for band in self.bands
                      if f"e_{band}" in has}
+        self.max_error = cuts.max_error
+        if "ph_qual" not in has and cuts.ph_qual and not set("DEFUX") & set(cuts.ph_qual):
+            # no quality letters to test: cut on the error, as the letters would
+            self.max_error = min(cuts.max_error or np.inf, UNFLAGGED_MAX_ERROR)
         m = max(1, min(n, chunk))
         self.out = {band: np.empty(m, dtype=bool) for band in self.bands}
         self.hit = np.empty(m, dtype=bool)
@@ -260,8 +270,8 @@ class _ChunkedCuts:
                 np.isfinite(err, out=ok)
             else:
                 ok[...] = True
-            if err is not None and self.cuts.max_error is not None:
-                ok &= ~np.greater(err, self.cuts.max_error, out=hit)
+            if err is not None and self.max_error is not None:
+                ok &= ~np.greater(err, self.max_error, out=hit)
             if rows is not None:
                 ok &= rows[k]
             out[band] = ok

@@ -281,7 +281,7 @@ class TableSource(PhotometrySource):
     >>> from cnnext.healpix import lonlat_to_cells
     >>> t = Table({"l": [280.0, 280.01, 10.0], "b": [0.0, 0.01, 5.0],
     ...            "Jmag": [12.0, 13.0, 14.0], "Hmag": [11.5, 12.4, 13.2],
-    ...            "Kmag": [11.3, 12.2, 13.0]})
+    ...            "Kmag": [11.3, 12.2, 13.0], "Qflg": ["AAA"] * 3, "Cflg": ["000"] * 3})
     >>> source = TableSource(t)
     >>> cell = lonlat_to_cells(280.0, 0.0, 7)
     >>> stars = source.query_cells([cell], order=7)
@@ -301,6 +301,15 @@ class TableSource(PhotometrySource):
             raise ValueError(f"{bad.sum()} star(s) have NaN or infinite coordinates "
                              f"(rows {rows[:5].tolist()}{'...' if len(rows) > 5 else ''}); "
                              f"drop them first")
+        missing = [c for c in ("ph_qual", "cc_flg") if c not in self._stars.colnames]
+        if missing and len(self._stars):
+            from ..exceptions import CnnextWarning
+            from ..quality import UNFLAGGED_MAX_ERROR
+
+            warnings.warn(f"table {name or '(in memory)'!r} has no 2MASS quality flags "
+                          f"{missing}: stars are cut on their errors instead (at most "
+                          f"{UNFLAGGED_MAX_ERROR} mag, the C-grade limit), without the "
+                          f"contamination flags", CnnextWarning)
         self.key = key or f"table:{name or 'memory'}:{_content_hash(self._stars)}"
         self._index = {}
 

@@ -180,3 +180,23 @@ def test_many_cells_one_searchsorted(catalogue):
     np.testing.assert_array_equal(got["cell"],
                                   np.sort(lonlat_to_cells(catalogue["l"], catalogue["b"],
                                                           ORDER)))
+
+
+def test_table_without_flags_is_cut_on_errors():
+    from cnnext.cmd import build_cmds
+    from cnnext.exceptions import CnnextWarning
+
+    t = Table({"l": [280.0, 280.0], "b": [0.0, 0.0], "J": [12.0, 15.5], "H": [11.5, 15.0],
+               "Ks": [11.3, 14.8], "e_J": [0.03, 0.30], "e_H": [0.03, 0.05],
+               "e_Ks": [0.03, 0.05]})
+    with pytest.warns(CnnextWarning, match=r"no 2MASS quality flags.*0\.21714"):
+        source = TableSource(t)
+    stars = source.stars
+    # the second star's J error (0.30 mag) is beyond 2MASS's C grade: its J-Ks is not
+    # counted, while the same star with a C-grade letter and no cc flag would be
+    _, n = build_cmds(stars, np.array([0, 0]), 1)
+    assert n.tolist() == [1]
+    flagged = stars.copy()
+    flagged["ph_qual"], flagged["cc_flg"] = ["AAA", "AAA"], ["000", "000"]
+    _, n_flagged = build_cmds(flagged, np.array([0, 0]), 1)
+    assert n_flagged.tolist() == [2]
