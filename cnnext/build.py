@@ -277,7 +277,10 @@ def _with_retries(func, *, retries, backoff, what):
         except _RETRYABLE as exc:
             last = exc
             log.info("%s: attempt %d/%d failed: %s", what, attempt + 1, retries + 1, exc)
-    raise PhotometryError(f"{what}: failed after {retries + 1} attempt(s): {last}") from last
+            if getattr(exc, "out_of_time", False):
+                # the source already waited cnnext.conf.max_wait: keep the wait bounded
+                break
+    raise PhotometryError(f"{what}: failed after {attempt + 1} attempt(s): {last}") from last
 
 
 def _compute_tile(tile, cells, source, model, *, batch_size, retries, backoff, tile_order):

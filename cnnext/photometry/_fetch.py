@@ -172,8 +172,8 @@ class _WaitNotice:
             if now - _WaitNotice._last < 60.0:
                 return
             _WaitNotice._last = now
-        limit = (f"it gives up after {self.max_wait:g} s (cnnext.conf.max_wait)"
-                 if self.max_wait > 0 else "no time limit (cnnext.conf.max_wait = 0)")
+        limit = (f"gives up after cnnext.conf.max_wait = {self.max_wait:g} s"
+                 if self.max_wait > 0 else "no time limit: cnnext.conf.max_wait = 0")
         log.warning("%s: no answer after %.1f s; still waiting (%s)", self.what,
                     now - self.start, limit)
 
@@ -234,8 +234,11 @@ def call_with_retries(func, what, *, max_retries=None, backoff=None, max_wait=No
                     why = (f"gave up after {waited:.0f} s and {attempt} attempt(s) "
                            f"(cnnext.conf.max_wait = {max_wait:g} s)" if out_of_time else
                            f"failed after {attempt} attempt(s) in {waited:.0f} s")
-                    raise PhotometryError(f"{what}: {why}; last error: {_describe(exc)}. "
-                                          f"{LOCAL_CATALOGUE_HINT}") from exc
+                    error = PhotometryError(f"{what}: {why}; last error: {_describe(exc)}. "
+                                            f"{LOCAL_CATALOGUE_HINT}")
+                    # the time is up: callers must not start the whole wait again
+                    error.out_of_time = out_of_time
+                    raise error from exc
                 log.info("%s: attempt %d/%d failed (%s); retrying in %.3g s", what, attempt,
                          attempts, _describe(exc), delay)
                 time.sleep(delay)

@@ -237,3 +237,17 @@ def test_fetch_from_vizier_then_build_offline(tmp_path):
     np.testing.assert_array_equal(offline.n_stars, online.n_stars)
     np.testing.assert_array_equal(offline.av, online.av)
     assert cat.manifest["source"].startswith("vizier:127.0.0.1")
+
+
+def test_silent_service_wait_is_bounded(tmp_path, stars):
+    from cnnext.testing.servers import FakeVizier
+
+    with FakeVizier(stars, faults=["hang"] * 50) as server, \
+            conf.set_temp("max_wait", 1.0), conf.set_temp("wait_notice", 0), \
+            conf.set_temp("use_cache", False):
+        source = server.source(cache=False)
+        with pytest.raises(PhotometryError, match=r"1 attempt.*max_wait = 1 s.*cnnext fetch"):
+            # the fetch's own tile retries do not start the wait over
+            fetch_region("galactic; circle(280, 0, 0.2)", source=source,
+                         output=tmp_path / "cat", tile_retries=3, progress_bar=False)
+        assert server.n_requests == 1
