@@ -1,0 +1,225 @@
+# Licensed under a 3-clause BSD style license - see LICENSE.rst
+"""
+A model on real 2MASS stars: the Perseus field around NGC 1333.
+
+Trains a model for the field with the shipped ``perseus`` preset (or takes
+``--model``), maps the real stars of ``../shared/realdata/perseus_2mass.csv``
+(read with `cnnext.photometry.TableSource`, through the same pipeline as any
+map), and compares it with a colour-excess estimate of each cell's total column
+that this script computes from the same stars:
+
+    A_V(CE) = (median H-Ks of A/B-quality stars with errors <= 0.1 mag - 0.105)
+              / (A_H/A_V - A_Ks/A_V)
+
+0.105 mag is the intrinsic median H-Ks of unreddened field stars at this latitude,
+measured on a real 2MASS control field at b ~ -19 deg (realdata/README.md); the
+Galaxy model's own value is printed beside it. The extinction law is the model's.
+
+Goals (issue 10), over the fully covered cells (no `FLAG_PARTIAL`): slope of the
+CNN's A_V(2 kpc) against A_V(CE) within 0.8-2.0 (the colour excess of detected
+stars under-counts patchy columns, so above 1 can be right), Pearson r >= 0.8;
+half-rise distance of the reddened cells (A_V(CE) >= 1 mag) within 220-400 pc
+(the clouds lie at ~290-300 pc); A_V(2 kpc) < 0.5 mag where A_V(CE) < 0.3 mag
+(no such cell in this field: reported as not applicable), and instead the
+least-reddened cells within +-0.5 mag of their colour excess.
+
+Run::
+
+    python benchmarks/bench_real.py                      # trains the perseus preset
+    python benchmarks/bench_real.py --model perseus.onnx --plots out/
+
+Acknowledgement: 2MASS (University of Massachusetts and IPAC/Caltech, NASA, NSF).
+"""
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "realdata" / "perseus_2mass.csv"
+INTRINSIC_HK = 0.105
+
+
+def colour_excess_av(stars, cells, law):
+    """A_V from the median H-Ks colour excess of good stars in each cell."""
+    hk = np.asarray(stars["H"], float) - np.asarray(stars["Ks"], float)
+    qual = np.asarray(stars["ph_qual"]).astype("U3")
+    cc = np.asarray(stars["cc_flg"]).astype("U3")
+    good = ((np.char.find("AB", np.array([q[1] for q in qual])) >= 0)
+            & (np.char.find("AB", np.array([q[2] for q in qual])) >= 0)
+            & (np.array([c[1:] for c in cc]) == "00")
+            & (np.asarray(stars["e_H"], float) <= 0.1)
+            & (np.asarray(stars["e_Ks"], float) <= 0.1))
+    star_cells = np.asarray(stars["cell"])
+    med = np.array([np.median(hk[good & (star_cells == c)]) if np.any(
+        good & (star_cells == c)) else np.nan for c in cells])
+    return (med - INTRINSIC_HK) / (law.ratio("H") - law.ratio("Ks")), med
+
+
+def model_intrinsic_hk(model):
+    """The Galaxy model's median H-Ks of unreddened A/B stars at the field's depth."""
+    from cnnext.synthetic import GalaxyModel, PhotometricModel, observe
+
+    stars = GalaxyModel().sample(158.4, -20.5, 1.0, faint_limit=17.0, seed=3)
+    obs = observe(stars, 0.0, law=model.law, seed=4,
+                  model=PhotometricModel(m10={"J": 16.4, "H": 15.4, "Ks": 14.9}))
+    q = np.asarray(obs["ph_qual"]).astype("U3")
+    ok = ((np.array([s[1] for s in q]) < "C") & (np.array([s[2] for s in q]) < "C")
+          & (np.asarray(obs["e_H"]) <= 0.1) & (np.asarray(obs["e_Ks"]) <= 0.1))
+    return float(np.median(np.asarray(obs["H"])[ok] - np.asarray(obs["Ks"])[ok]))
+
+
+def half_rise(av, distances):
+    """Distance (kpc) where a profile first reaches half its value at 2 kpc."""
+    out = np.full(len(av), np.nan)
+    k2 = int(np.argmin(np.abs(distances - 2.0)))
+    for i, p in enumerate(av):
+        half = 0.5 * p[k2]
+        if not np.isfinite(half) or half <= 0:
+            continue
+        j = int(np.argmax(p >= half))
+        if j == 0:
+            out[i] = distances[0] * half / max(p[0], 1e-9)
+        else:
+            out[i] = np.interp(half, [p[j - 1], p[j]], [distances[j - 1], distances[j]])
+    return out
+
+
+def plots(folder, pm, ce, av2, full, distances):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from cnnext.healpix import cell_centres
+
+    folder.mkdir(parents=True, exist_ok=True)
+    l, b = cell_centres(pm.cells, pm.order)
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
+    vmax = np.nanmax(np.concatenate([ce[full], av2[full]]))
+    for ax, values, title in ((axes[0], ce, "colour excess A_V (total column)"),
+                              (axes[1], av2, "CNN A_V(2 kpc)")):
+        sc = ax.scatter(l[full], b[full], c=values[full], s=900, marker="s", vmin=0,
+                        vmax=vmax, cmap="magma_r")
+        ax.scatter(l[~full], b[~full], c="lightgrey", s=300, marker="s")
+        ax.invert_xaxis()
+        ax.set(xlabel="l (deg)", ylabel="b (deg)", title=title)
+        fig.colorbar(sc, ax=ax, label="A_V (mag)")
+    axes[2].scatter(ce[full], av2[full])
+    lim = [0, vmax * 1.05]
+    axes[2].plot(lim, lim, "k:", label="1:1")
+    axes[2].set(xlabel="colour-excess A_V (mag)", ylabel="CNN A_V(2 kpc) (mag)",
+                xlim=lim, ylim=lim, title="fully covered cells")
+    axes[2].legend()
+    fig.tight_layout()
+    fig.savefig(folder / "perseus_map.png", dpi=90)
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for i in np.flatnonzero(full):
+        ax.plot(distances, pm.av[i], lw=1)
+    ax.axvspan(0.28, 0.31, color="grey", alpha=0.3, label="Perseus clouds (~294 pc)")
+    ax.set(xscale="log", xlabel="distance (kpc)", ylabel="A_V (mag)",
+           title="CNN profiles of the fully covered cells")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(folder / "perseus_profiles.png", dpi=90)
+    plt.close("all")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", help="ONNX model (default: train the perseus preset)")
+    parser.add_argument("--workdir", default="bench_real_work",
+                        help="work directory of the training (default bench_real_work)")
+    parser.add_argument("--data", default=str(DATA), help="the real 2MASS stars (CSV)")
+    parser.add_argument("--plots", help="folder for the figures")
+    args = parser.parse_args()
+
+    from cnnext.mapfile import FLAG_FEW_STARS, FLAG_PARTIAL
+    from cnnext.model import CNNModel
+    from cnnext.photometry import TableSource
+    from cnnext.sightlines import predict_cells
+
+    model_path = args.model
+    if model_path is None:
+        from cnnext.training.presets import load_preset
+        from cnnext.training.train import train_model
+
+        t0 = time.perf_counter()
+        model_path = Path(args.workdir) / "cnnext-perseus.onnx"
+        train_model(load_preset("perseus"), args.workdir, model_path, n_jobs=2)
+        print(f"# trained the perseus preset in {time.perf_counter() - t0:.0f} s")
+    model = CNNModel(model_path, providers="cpu")
+    source = TableSource(args.data)
+    stars = source.stars
+    from cnnext.healpix import lonlat_to_cells
+
+    stars["cell"] = lonlat_to_cells(stars["l"], stars["b"], model.order)
+    cells = np.unique(stars["cell"])
+    pm = predict_cells(stars, cells, model, source_key=source.key)
+    full = (pm.flags & (FLAG_PARTIAL | FLAG_FEW_STARS)) == 0
+    ce, med_hk = colour_excess_av(stars, pm.cells, model.law)
+    d = pm.distances
+    k2 = int(np.argmin(np.abs(d - 2.0)))
+    av2 = pm.av[:, k2].astype(float)
+    x, y = ce[full], av2[full]
+    slope, intercept = np.polyfit(x, y, 1)
+    origin_slope = float(np.sum(x * y) / np.sum(x * x))
+    r = float(np.corrcoef(x, y)[0, 1])
+    reddened = full & (ce >= 1.0)
+    hr = half_rise(pm.av[reddened], d)
+    least = np.flatnonzero(full)[np.argsort(ce[full])[:3]]
+
+    print(f"# {len(stars)} stars, {len(cells)} cells at order {model.order}, "
+          f"{int(full.sum())} fully covered; model {Path(model_path).name} "
+          f"(descriptors: {list(model.descriptors) or 'none'})")
+    print(f"# intrinsic H-Ks: control field {INTRINSIC_HK} mag (used); Galaxy model "
+          f"{model_intrinsic_hk(model):.3f} mag")
+    obs = np.nanmedian(pm.observation[full], axis=0)
+    print("# depth estimated from the stars (median over the cells): "
+          + ", ".join(f"{n} {v:.2f}" for n, v in zip(
+              ("m10_J", "m10_H", "m10_Ks", "peak_J", "peak_H", "peak_Ks"), obs)))
+    print("| cell | l | b | n_stars | A_V(CE) | CNN A_V(0.3 kpc) | CNN A_V(1 kpc) "
+          "| CNN A_V(2 kpc) | sigma(2 kpc) | half-rise (pc) |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    from cnnext.healpix import cell_centres
+
+    lc, bc = cell_centres(pm.cells, pm.order)
+    k03 = int(np.argmin(np.abs(d - 0.3)))
+    k1 = int(np.argmin(np.abs(d - 1.0)))
+    hr_all = half_rise(pm.av, d)
+    for i in np.flatnonzero(full)[np.argsort(ce[full])]:
+        print(f"| {pm.cells[i]} | {lc[i]:.2f} | {bc[i]:.2f} | {pm.n_stars[i]} | "
+              f"{ce[i]:.2f} | {pm.av[i, k03]:.2f} | {pm.av[i, k1]:.2f} | {av2[i]:.2f} | "
+              f"{pm.sigma[i, k2]:.2f} | {1000 * hr_all[i]:.0f} |")
+
+    def verdict(ok):
+        return "met" if ok else "NOT met"
+
+    print()
+    print(f"slope of CNN A_V(2 kpc) vs A_V(CE): {slope:.2f} (intercept {intercept:+.2f} mag;"
+          f" through the origin {origin_slope:.2f}) — goal 0.8-2.0: "
+          f"{verdict(0.8 <= slope <= 2.0)}")
+    print(f"Pearson r: {r:.2f} — goal >= 0.8: {verdict(r >= 0.8)}")
+    med_hr = float(np.nanmedian(hr)) * 1000 if hr.size else float("nan")
+    print(f"half-rise distance of the {int(reddened.sum())} reddened cells (A_V(CE) >= 1): "
+          f"median {med_hr:.0f} pc (range {np.nanmin(hr) * 1000:.0f}-"
+          f"{np.nanmax(hr) * 1000:.0f}) — goal 220-400 pc: {verdict(220 <= med_hr <= 400)}")
+    empty = full & (ce < 0.3)
+    if empty.any():
+        print(f"A_V(2 kpc) where A_V(CE) < 0.3: max {av2[empty].max():.2f} — goal < 0.5: "
+              f"{verdict(av2[empty].max() < 0.5)}")
+    else:
+        print("A_V(2 kpc) < 0.5 where A_V(CE) < 0.3: not applicable (no such cell here)")
+    diffs = av2[least] - ce[least]
+    print(f"least-reddened cells: A_V(CE) {np.round(ce[least], 2).tolist()}, CNN "
+          f"{np.round(av2[least], 2).tolist()} (differences "
+          f"{np.round(diffs, 2).tolist()}) — goal within ±0.5: "
+          f"{verdict(np.all(np.abs(diffs) <= 0.5))}")
+    if args.plots:
+        plots(Path(args.plots), pm, ce, av2, full, d)
+        print(f"figures in {args.plots}/perseus_map.png, perseus_profiles.png")
+
+
+if __name__ == "__main__":
+    main()
