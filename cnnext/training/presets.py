@@ -252,6 +252,15 @@ class OptimConfig:
         Stop when the validation loss has not improved for this many epochs.
     beta : float
         Exponent of the beta-NLL loss (see `~cnnext.training.network.gaussian_nll`).
+    density_weight : float
+        Weight of a loss on the extinction increments per distance bin, added to
+        the loss on the cumulative profile (`~cnnext.training.network.profile_loss`).
+        0 (default): the cumulative alone, which lets the network put its
+        increments at the same few distances on every sightline (rings in a
+        face-on map, issue 14); 1 removes them.
+    density_bins : int
+        Odd number of distance bins over which the increments of that loss are
+        averaged (1: each bin).
     threads : int
         Torch CPU threads (0: torch's default).
     """
@@ -264,7 +273,18 @@ class OptimConfig:
     lr_min_factor: float = 0.02
     patience: int = 5
     beta: float = 0.5
+    density_weight: float = 0.0
+    density_bins: int = 1
     threads: int = 0
+
+    def __post_init__(self):
+        self.density_weight = float(self.density_weight)
+        if not self.density_weight >= 0:
+            raise ValueError("training.density_weight must be >= 0")
+        if int(self.density_bins) != self.density_bins or self.density_bins < 1 \
+                or self.density_bins % 2 == 0:
+            raise ValueError("training.density_bins must be an odd integer >= 1")
+        self.density_bins = int(self.density_bins)
 
 
 @dataclass

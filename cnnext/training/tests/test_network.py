@@ -10,7 +10,9 @@ from cnnext.training.network import (
     PaperCNN,
     build_network,
     count_parameters,
+    density_mse,
     gaussian_nll,
+    profile_loss,
 )
 
 
@@ -66,3 +68,23 @@ def test_gaussian_nll_values():
     weighted = np.mean([0.5 * (math.log(0.25) + 1.0 + math.log(2 * math.pi)) * 0.5,
                         0.5 * (math.log(4.0) + math.log(2 * math.pi)) * 2.0])
     assert float(gaussian_nll(av, sigma, y, beta=0.5)) == pytest.approx(weighted, rel=1e-6)
+
+
+def test_density_loss():
+    truth = torch.cumsum(torch.full((2, 9), 0.1), dim=1)
+    # the dust of bin 3 moved into bin 4: the cumulative is off by 0.1 mag at one
+    # node only, the increments by -0.1 and +0.1 mag (in units of 0.1 mag)
+    moved = truth.clone()
+    moved[:, 3] -= 0.1
+    assert float(density_mse(moved, truth)) == pytest.approx(2 / 9, rel=1e-5)
+    # averaged over 3 bins, the move is nearly invisible
+    assert float(density_mse(moved, truth, bins=3)) == pytest.approx(
+        2 * (1 / 3) ** 2 / 9, rel=1e-5)
+    with pytest.raises(ValueError, match="odd"):
+        density_mse(moved, truth, bins=2)
+    sigma = torch.full_like(truth, 0.1)
+    base = gaussian_nll(moved, sigma, truth)
+    assert float(profile_loss(moved, sigma, truth)) == float(base)
+    assert float(profile_loss(moved, sigma, truth, density_weight=0.5)) == pytest.approx(
+        float(base) + 0.5 * 2 / 9, rel=1e-5)
+

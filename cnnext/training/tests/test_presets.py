@@ -64,3 +64,14 @@ def test_validation():
         TrainingConfig.from_dict({"dataset": {"d_max_kpc": 10.05}})
     with pytest.raises(ValueError, match="unknown configuration keys"):
         TrainingConfig.from_dict({"regions": {}})
+    with pytest.raises(ValueError, match="density_weight"):
+        TrainingConfig.from_dict({"training": {"density_weight": -1}})
+    with pytest.raises(ValueError, match="density_bins"):
+        TrainingConfig.from_dict({"training": {"density_bins": 2}})
+
+
+def test_density_loss_options():
+    cfg = TrainingConfig.from_dict({"training": {"density_weight": 1, "density_bins": 3}})
+    assert (cfg.training.density_weight, cfg.training.density_bins) == (1.0, 3)
+    assert TrainingConfig.from_dict(cfg.to_dict()) == cfg
+    assert TrainingConfig().training.density_weight == 0.0
