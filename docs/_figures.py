@@ -107,3 +107,29 @@ def slice_figure(*, diff=True):
     for ax in axes[1:]:
         ax.set_ylabel("")
     return fig
+
+
+def metrics_figure():
+    """Held-out metrics of the shipped model against distance, from its metadata."""
+    import matplotlib.pyplot as plt
+
+    from cnnext.model import CNNModel
+
+    metrics = CNNModel().metadata.metrics
+    keys = [("median_rel_err", "median relative error", 100.0, "%"),
+            ("bias_mag", "bias", 1.0, "mag"), ("rms_mag", "RMS", 1.0, "mag")]
+    fig, axes = plt.subplots(1, 3, figsize=(11, 3.2), layout="constrained")
+    for ax, (key, label, scale, unit) in zip(axes, keys):
+        for zone, style in (("inside", "o-"), ("outside", "s--")):
+            values = metrics.get(zone, {}).get(key, {})
+            if not values:
+                continue
+            d = sorted(values, key=float)
+            ax.plot([float(x) for x in d], [scale * values[x] for x in d], style,
+                    label=f"{zone} the region")
+        ax.set_xlabel("distance (kpc)")
+        ax.set_ylabel(f"{label} ({unit})")
+        if key == "bias_mag":
+            ax.axhline(0, color="0.6", lw=0.8)
+    axes[0].legend(fontsize="small")
+    return fig

@@ -93,6 +93,7 @@ def prepare(docs):
     _write(out / "cli.inc", cli_reference())
     for name, text in _model_card().items():
         _write(out / f"model_card_{name}.inc", text)
+    _write(out / "model_card_demo_errors.inc", _demo_errors())
     return cache
 
 
@@ -226,7 +227,16 @@ def substitutions():
     bounds = md.training["region"]["bounds"]
     lo, hi = bounds["l"]
     b = max(abs(v) for v in bounds["b"])
+    import os
+
+    model = CNNModel()
+    params = md.training.get("network", {}).get("parameters", 0)
     subs = {
+        "model_name": Path(model.path).name,
+        "model_weights": f"{params / 1e6:.1f} M",
+        "model_mb": f"{os.path.getsize(model.path) / 1e6:.1f} MB",
+        "cov_inside": f"{100 * md.metrics['inside']['coverage68']:.1f} %",
+        "cov_outside": f"{100 * md.metrics['outside']['coverage68']:.1f} %",
         "cell_size": f"{cell_size(order):.1f}′",
         "cell_area": f"{cell_area(order):.2f} deg²",
         "order": f"{order}",
@@ -244,6 +254,31 @@ def substitutions():
         "ex_truth": f"{_STATE['example_truth']:.2f}",
     }
     return "\n".join(f".. |{k}| replace:: {v}" for k, v in subs.items()) + "\n"
+
+
+def _demo_errors():
+    """Distribution of the demo map's errors: is the RMS driven by a few sightlines?"""
+    from cnnext.mapfile import read_map
+    from cnnext.synthetic import MockSky
+
+    pm = read_map(demo_dir() / "cnnext-demo" / "demo-map.fits")
+    truth = np.asarray(MockSky(seed=2022, order=pm.order).true_profile(
+        pm.cells, pm.order).nodes(pm.distances))
+    ok = np.isfinite(pm.av).all(axis=1)
+    rows = []
+    for dist in (1.0, 2.0, 4.0, 6.0, 8.0):
+        k = int(np.argmin(np.abs(pm.distances - dist)))
+        err = np.abs(pm.av[ok, k] - truth[ok, k])
+        sq = np.sort(err ** 2)[::-1]
+        # fewest sightlines that hold half of the squared error
+        half = int(np.searchsorted(np.cumsum(sq), 0.5 * sq.sum()) + 1)
+        p50, p90, p99 = np.percentile(err, [50, 90, 99])
+        rows.append([f"{dist:g} kpc", f"{np.sqrt(np.mean(err ** 2)):.2f}", f"{p50:.2f}",
+                     f"{p90:.2f}", f"{p99:.2f}", f"{err.max():.2f}",
+                     f"{half} of {err.size} ({100 * half / err.size:.0f} %)"])
+    header = ["distance", "RMS", "median", "90th pct", "99th pct", "max",
+              "sightlines holding half the squared error"]
+    return _list_table(header, rows, widths=[10, 9, 9, 9, 9, 9, 30])
 
 
 # --- command-line reference -------------------------------------------------------------
@@ -370,7 +405,7 @@ def _model_card():
         ["Task", f"cumulative A_V profile (mag) along a {cell_size(order):.1f}′ sightline, "
                  f"with its 1σ uncertainty, from the 2MASS colour–magnitude diagram of the "
                  f"sightline's HEALPix cell"],
-        ["Region", f"{_rst_text(tr['region']['description'])}: l = {bounds['l'][0]:g}–"
+        ["Region", f"{_rst_text(tr['region']['description'])}; bounds l = {bounds['l'][0]:g}–"
                    f"{bounds['l'][1]:g}°, b = {bounds['b'][0]:g}…{bounds['b'][1]:g}°. "
                    f"Outside it, `~cnnext.CNNExtinctionMap` returns NaN (cells flagged "
                    f"`~cnnext.mapfile.FLAG_OUTSIDE_MODEL`; ``mask_outside_model=False`` "

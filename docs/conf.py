@@ -92,6 +92,8 @@ nitpicky = False
 nitpick_ignore_regex = [
     # private base classes named in the class signatures of public ones
     (r"py:.*", r"cnnext(\.\w+)*\._\w+(\.\w+)*"),
+    # a property of FakeVizier's private base class, listed under its Attributes
+    (r"py:obj", r"host_port"),
     (r"py:.*", r"(numpy|np|astropy|matplotlib|scipy|pathlib|os|io|json|typing|"
                r"collections|concurrent|dataclasses|argparse|logging|threading|"
                r"dustmaps|regions|mocpy|lsdb|hats|dask|distributed|torch|onnx|"
@@ -197,6 +199,11 @@ def _resolve_reexported(app, env, node, contnode):
         matches = [n for n, entry in env.get_domain("py").objects.items()
                    if n.startswith("cnnext.") and n.endswith(f".{target}")
                    and not entry.aliased]
+        if len(matches) > 1:
+            # the same object documented under several names (re-exported): any will do
+            objs = [_import_object(n, importlib) for n in matches]
+            if all(o is objs[0] for o in objs) and objs[0] is not None:
+                matches = sorted(matches, key=len)[:1]
         if len(matches) == 1:
             return env.get_domain("py").resolve_xref(
                 env, node["refdoc"], app.builder, node["reftype"], matches[0], node,

@@ -55,7 +55,7 @@ def mean_dust_density(l, b, distance, **mean):
     distance : array-like
         Distances (kpc).
     **mean
-        Overrides of `DEFAULT_MEAN` (``density``, ``scale_height``,
+        Overrides of ``DEFAULT_MEAN`` (``density``, ``scale_height``,
         ``scale_length``, ``warp_start``, ``warp_slope``, ``R0``, ``z_sun``).
 
     Examples
