@@ -285,7 +285,7 @@ def predict_cells(stars, cells, model, *, source_key=None, batch_size=None,
     rows = np.where((n_cells > 0) & (cells[pos_c] == star_cells), pos_c, -1) if \
         n_cells else np.full(star_cells.shape, -1)
     observation, _ = estimate_cells(stars, cells, order)
-    partial = _partial_cells(stars, star_cells, cells, order)
+    partial = partly_covered(stars, cells, order)
     columns = _star_columns(stars)
     if not (rows.size and rows[0] >= 0 and np.all(rows[1:] >= rows[:-1])):
         # sources usually return stars sorted by cell: then no copy is needed
@@ -331,8 +331,40 @@ def predict_cells(stars, cells, model, *, source_key=None, batch_size=None,
                       observation=observation)
 
 
-def _partial_cells(stars, star_cells, cells, order):
-    """Which ``cells`` the stars cover only in part (see the module docs)."""
+def partly_covered(stars, cells, order):
+    """
+    Return which ``cells`` the stars cover only in part (see the module docs).
+
+    Parameters
+    ----------
+    stars : `~astropy.table.Table` or mapping of arrays
+        Star table with ``l``, ``b`` (deg) and the int64 ``cell`` of each star at
+        ``order``; without positions no cell is flagged.
+    cells : array of int
+        Sorted unique cells to test.
+    order : int
+        Their HEALPix order.
+
+    Returns
+    -------
+    partial : `numpy.ndarray` of bool
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from cnnext.healpix import cell_centres
+    >>> from cnnext.sightlines import partly_covered
+    >>> fine = np.arange(4**4)               # every order-11 sub-cell of cell 0
+    >>> l, b = cell_centres(fine, 11)
+    >>> stars = {"l": l, "b": b, "cell": fine >> 8}
+    >>> partly_covered(stars, np.array([0]), 7).tolist()
+    [False]
+    >>> half = fine < 8 * 4**2               # in order-9 sub-cells 0-7 of 16 only
+    >>> partly_covered({k: v[half] for k, v in stars.items()}, np.array([0]), 7).tolist()
+    [True]
+    """
+    cells = np.asarray(cells, dtype=np.int64)
+    star_cells = np.asarray(stars["cell"], dtype=np.int64)
     names = getattr(stars, "colnames", None) or list(stars.keys())
     partial = np.zeros(cells.size, bool)
     if "l" not in names or "b" not in names or not cells.size:
