@@ -459,6 +459,29 @@ def compare_profiles(maps, coord, *, distances=None, **kwargs):
     -------
     `~astropy.table.QTable`
         One row per distance (see `query_maps`); ``meta["kind"] = "profile"``.
+
+    Examples
+    --------
+    Two small maps made on the spot (any `dustmaps` map works the same way):
+
+    >>> import numpy as np
+    >>> from cnnext import CNNExtinctionMap
+    >>> from cnnext.healpix import lonlat_to_cells
+    >>> from cnnext.mapfile import ProfileMap
+    >>> d = np.arange(1, 101) * 0.1
+    >>> cells = np.unique(lonlat_to_cells([284.0, 285.0, 286.0], [0.0, 0.0, 0.0], 7))
+    >>> def simple_map(rate):  # A_V = rate x d (kpc) on three cells
+    ...     av = np.outer(np.ones(cells.size), rate * d)
+    ...     return CNNExtinctionMap(map_fname=ProfileMap(
+    ...         cells=cells, order=7, distances=d, av=av, sigma=0.1 * av,
+    ...         n_stars=np.full(cells.size, 500)))
+    >>> from cnnext.compare import compare_profiles
+    >>> t = compare_profiles({"low": simple_map(0.7), "high": simple_map(0.9)},
+    ...                      (285.0, 0.0), distances=[1, 2, 4])
+    >>> t.colnames
+    ['l', 'b', 'distance', 'low', 'low_sigma', 'high', 'high_sigma']
+    >>> t["high"]  # A_V at 1, 2 and 4 kpc  # doctest: +FLOAT_CMP
+    <Quantity [0.9, 1.8, 3.6] mag>
     """
     l, b = _lb(coord)
     d = _distances_kpc(distances)
@@ -492,6 +515,27 @@ def compare_slice(maps, l, *, b=0.0, distances=None, **kwargs):
         One row per longitude: ``l``, ``b`` and, per map, a vector column of length
         ``len(distances)``; ``meta["distances"]`` (kpc) and ``meta["kind"] =
         "slice"``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from cnnext import CNNExtinctionMap
+    >>> from cnnext.healpix import lonlat_to_cells
+    >>> from cnnext.mapfile import ProfileMap
+    >>> d = np.arange(1, 101) * 0.1
+    >>> cells = np.unique(lonlat_to_cells([284.0, 285.0, 286.0], [0.0, 0.0, 0.0], 7))
+    >>> def simple_map(rate):  # A_V = rate x d (kpc) on three cells
+    ...     av = np.outer(np.ones(cells.size), rate * d)
+    ...     return CNNExtinctionMap(map_fname=ProfileMap(
+    ...         cells=cells, order=7, distances=d, av=av, sigma=0.1 * av,
+    ...         n_stars=np.full(cells.size, 500)))
+    >>> from cnnext.compare import compare_slice
+    >>> s = compare_slice({"low": simple_map(0.7), "high": simple_map(0.9)},
+    ...                   [284.0, 285.0, 286.0], b=0.0, distances=d)
+    >>> s["low"].shape  # one profile per longitude
+    (3, 100)
+    >>> s["high"][:, 19]  # A_V at 2 kpc  # doctest: +FLOAT_CMP
+    <Quantity [1.8, 1.8, 1.8] mag>
     """
     lv = np.atleast_1d(l.to_value(u.deg) if isinstance(l, u.Quantity) else
                        np.asarray(l, float)).astype(float)
@@ -512,14 +556,85 @@ def compare_slice(maps, l, *, b=0.0, distances=None, **kwargs):
 
 
 def plot_profiles(table, **kwargs):
-    """Draw a `compare_profiles` table; see `cnnext.plotting.plot_comparison_profiles`."""
+    """
+    Draw a `compare_profiles` table: one profile per map, with its 1-sigma band.
+
+    Same as `cnnext.plotting.plot_comparison_profiles`, which shows the figure.
+
+    Parameters
+    ----------
+    table : `~astropy.table.QTable`
+        Output of `compare_profiles`.
+    **kwargs
+        ``ax`` (axes to draw on) and ``truth`` (a true profile at the table's
+        distances, in mag).
+
+    Returns
+    -------
+    `~matplotlib.axes.Axes`
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from cnnext import CNNExtinctionMap
+    >>> from cnnext.healpix import lonlat_to_cells
+    >>> from cnnext.mapfile import ProfileMap
+    >>> d = np.arange(1, 101) * 0.1
+    >>> cells = np.unique(lonlat_to_cells([284.0, 285.0, 286.0], [0.0, 0.0, 0.0], 7))
+    >>> def simple_map(rate):  # A_V = rate x d (kpc) on three cells
+    ...     av = np.outer(np.ones(cells.size), rate * d)
+    ...     return CNNExtinctionMap(map_fname=ProfileMap(
+    ...         cells=cells, order=7, distances=d, av=av, sigma=0.1 * av,
+    ...         n_stars=np.full(cells.size, 500)))
+    >>> from cnnext.compare import compare_profiles, plot_profiles
+    >>> t = compare_profiles({"low": simple_map(0.7), "high": simple_map(0.9)},
+    ...                      (285.0, 0.0), return_sigma=True)
+    >>> ax = plot_profiles(t)
+    >>> ax.figure.savefig("profiles.png")  # doctest: +SKIP
+    """
     from .plotting import plot_comparison_profiles
 
     return plot_comparison_profiles(table, **kwargs)
 
 
 def plot_slices(table, **kwargs):
-    """Draw a `compare_slice` table; see `cnnext.plotting.plot_comparison_slices`."""
+    """
+    Draw a `compare_slice` table: one longitude-distance panel per map.
+
+    Same as `cnnext.plotting.plot_comparison_slices`, which shows the figure.
+
+    Parameters
+    ----------
+    table : `~astropy.table.QTable`
+        Output of `compare_slice`.
+    **kwargs
+        ``fig``, ``vmax`` (mag) and ``cmap`` of
+        `~cnnext.plotting.plot_comparison_slices`.
+
+    Returns
+    -------
+    `~matplotlib.figure.Figure`
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from cnnext import CNNExtinctionMap
+    >>> from cnnext.healpix import lonlat_to_cells
+    >>> from cnnext.mapfile import ProfileMap
+    >>> d = np.arange(1, 101) * 0.1
+    >>> cells = np.unique(lonlat_to_cells([284.0, 285.0, 286.0], [0.0, 0.0, 0.0], 7))
+    >>> def simple_map(rate):  # A_V = rate x d (kpc) on three cells
+    ...     av = np.outer(np.ones(cells.size), rate * d)
+    ...     return CNNExtinctionMap(map_fname=ProfileMap(
+    ...         cells=cells, order=7, distances=d, av=av, sigma=0.1 * av,
+    ...         n_stars=np.full(cells.size, 500)))
+    >>> from cnnext.compare import compare_slice, plot_slices
+    >>> s = compare_slice({"low": simple_map(0.7), "high": simple_map(0.9)},
+    ...                   [284.0, 285.0, 286.0], distances=d)
+    >>> fig = plot_slices(s)
+    >>> [ax.get_title() for ax in fig.axes[:2]]
+    ['low', 'high']
+    """
     from .plotting import plot_comparison_slices
 
     return plot_comparison_slices(table, **kwargs)

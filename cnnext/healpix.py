@@ -15,7 +15,19 @@ __all__ = ["lonlat_to_cells", "cell_centres", "cell_area", "cell_size",
 
 
 def check_order(order, name="order"):
-    """Return ``order`` as an int, or raise `ValueError` naming the argument."""
+    """
+    Return ``order`` as an int, or raise `ValueError` naming the argument.
+
+    Examples
+    --------
+    >>> from cnnext.healpix import check_order
+    >>> check_order(7.0)
+    7
+    >>> check_order(30, "tile_order")
+    Traceback (most recent call last):
+    ...
+    ValueError: tile_order must be an integer HEALPix order in 0..29, got 30
+    """
     if isinstance(order, bool) or int(order) != order or not 0 <= order <= 29:
         raise ValueError(f"{name} must be an integer HEALPix order in 0..29, got {order!r}")
     return int(order)
@@ -41,23 +53,56 @@ def lonlat_to_cells(l, b, order):
 
 
 def cell_centres(cells, order):
-    """Return the Galactic (l, b) centres of nested cells, in degrees."""
+    """
+    Return the Galactic (l, b) centres of nested cells, in degrees.
+
+    Examples
+    --------
+    >>> from cnnext.healpix import cell_centres
+    >>> l, b = cell_centres([121430], 7)
+    >>> print(f"l = {l[0]:.2f}, b = {b[0]:.2f}")
+    l = 280.20, b = 0.00
+    """
     lon, lat = _hp(order).healpix_to_lonlat(np.asarray(cells, dtype=np.int64))
     return lon.to_value(u.deg), lat.to_value(u.deg)
 
 
 def cell_area(order):
-    """Return the area of one cell in square degrees."""
+    """
+    Return the area of one cell in square degrees.
+
+    Examples
+    --------
+    >>> from cnnext.healpix import cell_area
+    >>> print(f"{cell_area(7):.4f} deg2")
+    0.2098 deg2
+    """
     return _hp(order).pixel_area.to_value(u.deg**2)
 
 
 def cell_size(order):
-    """Return the typical cell size (square root of the area) in arcmin."""
+    """
+    Return the typical cell size (square root of the area) in arcmin.
+
+    Examples
+    --------
+    >>> from cnnext.healpix import cell_size
+    >>> print(f"{cell_size(7):.1f} arcmin")  # the shipped model's sightlines
+    27.5 arcmin
+    """
     return np.sqrt(cell_area(order)) * 60.0
 
 
 def parent_cells(cells, order, parent_order):
-    """Return the cell at ``parent_order`` that contains each cell at ``order``."""
+    """
+    Return the cell at ``parent_order`` that contains each cell at ``order``.
+
+    Examples
+    --------
+    >>> from cnnext.healpix import parent_cells
+    >>> parent_cells([121430, 121431], 7, 4).tolist()  # the map tile of two cells
+    [1897, 1897]
+    """
     shift = 2 * (check_order(order) - check_order(parent_order, "parent_order"))
     if shift < 0:
         raise ValueError(f"parent_order ({parent_order}) must not exceed order ({order})")
@@ -65,7 +110,15 @@ def parent_cells(cells, order, parent_order):
 
 
 def child_cells(cells, order, child_order):
-    """Return the cells at ``child_order`` inside each cell at ``order`` (flattened, sorted)."""
+    """
+    Return the cells at ``child_order`` inside each cell at ``order`` (flattened, sorted).
+
+    Examples
+    --------
+    >>> from cnnext.healpix import child_cells
+    >>> child_cells([1897], 4, 5).tolist()
+    [7588, 7589, 7590, 7591]
+    """
     shift = 2 * (check_order(child_order, "child_order") - check_order(order))
     if shift < 0:
         raise ValueError(f"child_order ({child_order}) must not be below order ({order})")

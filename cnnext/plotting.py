@@ -315,7 +315,7 @@ def plot_face_on(l, distances, values, *, ax=None, cmap="magma_r", vmin=0.0, vma
        >>> cells = lonlat_to_cells(l, np.zeros_like(l), 7)
        >>> av = MockSky(seed=2022).true_profile(cells, 7).nodes(d)
        >>> fig, ax = plt.subplots(figsize=(6, 5))
-       >>> ax = plot_face_on(l, d, av, ax=ax, title="mock sky: dA_V/dd at b = 0°")
+       >>> ax = plot_face_on(l, d, av, ax=ax, vmax=3.0, title="mock sky: dA_V/dd at b = 0°")
        >>> ax.collections[0].get_array().shape
        (113, 100)
     """

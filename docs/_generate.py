@@ -335,7 +335,8 @@ def cli_reference():
             help_ = _rst_text(help_)
             out += [f".. option:: {_option_text(action)}", ""]
             if help_:
-                out += [textwrap.indent(help_[:1].upper() + help_[1:] + ".", "   "), ""]
+                end = "" if help_.endswith((".", ")")) else "."
+                out += [textwrap.indent(help_ + end, "   "), ""]
     return "\n".join(out) + "\n"
 
 

@@ -73,7 +73,7 @@ html_theme_options = {
 html_sidebars = {
     "**": ["sidebar-nav-bs", "page-toc"],
     "index": [],
-    "cli": [],
+    "cli": ["page-toc"],
     "changes": [],
     "citing": [],
     "contributing": [],
