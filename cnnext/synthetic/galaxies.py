@@ -91,13 +91,14 @@ def unresolved_galaxies(l, b, solid_angle, *, faint_limit=17.0, seed=None):
     (True, True)
     """
     rng = np.random.default_rng(seed)
-    step = 0.01
-    grid = np.arange(_RESOLVED_BELOW, float(faint_limit) + step, step)
+    n_grid = int(np.ceil((float(faint_limit) - _RESOLVED_BELOW) / 0.01)) + 1
+    grid = np.linspace(_RESOLVED_BELOW, float(faint_limit), max(n_grid, 0))
     if grid.size < 2:
         ks = np.zeros(0)
     else:
         density = galaxy_counts(grid) * _unresolved_fraction(grid) * float(solid_angle)
-        cum = np.concatenate([[0.0], np.cumsum(0.5 * (density[1:] + density[:-1]) * step)])
+        cum = np.concatenate([[0.0], np.cumsum(0.5 * (density[1:] + density[:-1])
+                                               * np.diff(grid))])
         n = rng.poisson(cum[-1])
         ks = np.interp(rng.uniform(0.0, cum[-1], n), cum, grid)
     j_ks, h_ks = _colours(ks, rng)

@@ -181,3 +181,22 @@ def test_empty_sample(galaxy):
     assert len(observe(s, None, seed=1)) == 0
     cmds, n = observe_many(s, random_profiles(2, seed=1), seed=1)
     assert cmds.shape == (2, 2, 64, 64) and not cmds.any() and n.tolist() == [0, 0]
+
+
+def test_unresolved_galaxies_counts_and_colours():
+    from cnnext.synthetic import galaxy_counts, unresolved_galaxies
+
+    # published K counts: ~125 deg^-2 mag^-1 at K = 14, slope 0.6 then 0.45
+    assert abs(galaxy_counts(14.0) - 125.0) < 1
+    np.testing.assert_allclose(np.log10(galaxy_counts(15.0) / galaxy_counts(14.0)), 0.6)
+    np.testing.assert_allclose(np.log10(galaxy_counts(17.0) / galaxy_counts(16.0)), 0.45)
+    g = unresolved_galaxies(158.0, -20.0, 4.0, faint_limit=16.0, seed=2)
+    # resolved (Extended Source Catalog) below Ks 13: none in the point sources
+    assert g["Ks"].min() >= 13.0 and g["Ks"].max() <= 16.0
+    expected = 4.0 * np.trapezoid(
+        galaxy_counts(np.linspace(13, 16, 301)) * np.clip(
+            (np.linspace(13, 16, 301) - 13.0) / 1.5, 0, 1), np.linspace(13, 16, 301))
+    assert abs(len(g) - expected) < 4 * np.sqrt(expected)
+    faint = g["Ks"] > 14.5
+    assert 1.0 < np.median((g["J"] - g["Ks"])[faint]) < 1.7
+    assert np.all(g["distance"] > 1e3)

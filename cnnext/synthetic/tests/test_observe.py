@@ -109,3 +109,27 @@ def test_bad_inputs(cell_stars):
         observe(Table({"l": [1.0], "b": [0.0], "J": [1.0]}), 1.0)
     with pytest.raises(TypeError, match="law"):
         observe(cell_stars, 1.0, law=3.1)
+
+
+def test_observe_many_descriptors_match_observe_tables(cell_stars):
+    # the descriptors of observe_many's examples are those the estimator gives on
+    # the same observation written out as a star table
+    from cnnext.observation import estimate_observation
+
+    av = np.full((3, len(cell_stars)), 2.0)
+    _, _, obs = observe_many(cell_stars, av, seed=5, descriptors=True)
+    assert obs.shape == (3, 6) and np.all(np.isfinite(obs))
+    table = observe(cell_stars, 2.0, seed=6)
+    ref, _ = estimate_observation(table, np.zeros(len(table), int), 1)
+    np.testing.assert_allclose(obs, np.broadcast_to(ref, obs.shape), atol=0.15)
+
+
+def test_patchy_screen_keeps_the_mean_and_spreads_the_colours(cell_stars):
+    from cnnext.synthetic import patchy_extinction
+
+    rng = np.random.default_rng(1)
+    av = np.full((2, 200_000), 3.0)
+    out = patchy_extinction(av.copy(), np.array([0.0, 0.8]), rng)
+    assert np.all(out[0] == 3.0)
+    assert abs(out[1].mean() - 3.0) < 0.03
+    assert abs(np.std(np.log(out[1])) - 0.8) < 0.01
