@@ -278,6 +278,22 @@ def run_demo(outdir="cnnext-demo", *, model=None, quick=False, region=None, seed
     Returns
     -------
     `DemoResult`
+
+    Examples
+    --------
+    A small region, to run in a few seconds (``cnnext demo`` maps
+    `DEMO_REGION`):
+
+    >>> import tempfile
+    >>> from cnnext.demo import format_report, run_demo
+    >>> result = run_demo(tempfile.mkdtemp(), region="galactic; box(286, 0, 1, 1, 0)")
+    >>> result.profile_map
+    <ProfileMap 3 cells at HEALPix order 7, 100 distances 0.1-10 kpc>
+    >>> sorted(result.figures)
+    ['cmd', 'face_on', 'profiles', 'slice']
+    >>> print(format_report(result))  # doctest: +ELLIPSIS
+    cnnext demo: galactic; box(286, 0, 1, 1, 0)
+    ...
     """
     from .build import build_map
     from .healpix import cell_centres

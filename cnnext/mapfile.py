@@ -284,6 +284,23 @@ def read_map(path):
     MapFileError
         If the file is unreadable, truncated, changed since it was written (its FITS
         checksums do not match) or not a cnnext map (the message names it).
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> import numpy as np
+    >>> from cnnext import read_map
+    >>> from cnnext.mapfile import ProfileMap
+    >>> d = np.arange(1, 101) * 0.1
+    >>> path = ProfileMap(cells=[121430, 121431], order=7, distances=d,
+    ...                   av=[0.7 * d, 0.9 * d], sigma=[0.1 * d, 0.1 * d],
+    ...                   n_stars=[900, 1200]).write(
+    ...     pathlib.Path(tempfile.mkdtemp()) / "map.fits")
+    >>> m = read_map(path)
+    >>> m
+    <ProfileMap 2 cells at HEALPix order 7, 100 distances 0.1-10 kpc>
+    >>> m.cells.tolist(), m.n_stars.tolist()
+    ([121430, 121431], [900, 1200])
     """
     path = Path(path)
     if not path.is_file():
