@@ -105,3 +105,30 @@ def test_map_file_permissions_follow_umask(tmp_path):
         os.umask(old)
     assert stat.S_IMODE(path.stat().st_mode) == 0o644
     assert [p.name for p in tmp_path.iterdir()] == ["m.fits"]
+
+
+def test_observation_estimates_roundtrip_and_old_maps(tmp_path):
+    from cnnext.observation import DESCRIPTORS
+
+    m = _map([30, 4, 17])
+    m.observation = np.tile(np.arange(6, dtype=np.float32) + 14.0, (3, 1))
+    m.observation[1] = np.nan
+    back = read_map(m.write(tmp_path / "m.fits"))
+    np.testing.assert_array_equal(back.observation, m.observation)  # rows of sorted cells
+    with fits.open(tmp_path / "m.fits") as hdul:
+        assert hdul["PROFILES"].header["OBSNAMES"].split(",") == list(DESCRIPTORS)
+        assert hdul["PROFILES"].columns["OBS"].unit == "mag"
+    # merging and selecting keep them with their cells
+    merged = back.merge(_map([8]))
+    assert np.isnan(merged.observation[merged.lookup([8])[0]]).all()
+    np.testing.assert_array_equal(merged.select([0]).observation, back.observation[:1])
+    # a map written before the OBS column existed reads with NaN estimates
+    with fits.open(tmp_path / "m.fits") as hdul:
+        prof = hdul["PROFILES"]
+        cols = [c for c in prof.columns if c.name != "OBS"]
+        hdul["PROFILES"] = fits.BinTableHDU.from_columns(cols, header=prof.header,
+                                                         name="PROFILES")
+        del hdul["PROFILES"].header["OBSNAMES"]
+        hdul.writeto(tmp_path / "old.fits", checksum=True)
+    old = read_map(tmp_path / "old.fits")
+    assert old.observation.shape == (3, 6) and np.isnan(old.observation).all()

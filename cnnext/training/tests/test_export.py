@@ -91,3 +91,40 @@ def test_update_metadata(tmp_path):
     np.testing.assert_array_equal(model.predict(cmds)[0], before[0])
     with pytest.raises(ValueError, match="unknown metadata fields"):
         update_metadata(path, colour="red")
+
+
+def test_network_reading_observation_descriptors(tmp_path):
+    from cnnext.observation import DESCRIPTORS, REFERENCE, descriptor_array
+
+    spec = _small_spec()
+    distances = np.arange(1, 21) * 0.5
+    torch.manual_seed(5)
+    net = build_network("compact", spec.shape, len(distances), channels=(4,), hidden=16,
+                        n_obs=len(DESCRIPTORS))
+    with torch.no_grad():
+        net.head.linear.bias.add_(torch.randn_like(net.head.linear.bias))
+    meta = ModelMetadata(spec, distances, 7, ExtinctionLaw("G23", 3.1),
+                         observation={"descriptors": list(DESCRIPTORS)})
+    path = export_onnx(net, tmp_path / "obs.onnx", meta)
+    model = CNNModel(path, providers="cpu")
+    assert model.descriptors == DESCRIPTORS
+    rng = np.random.default_rng(1)
+    cmds = (0.5 * np.log1p(rng.poisson(2.0, size=(5, *spec.shape)))).astype(np.float32)
+    obs = np.array([[REFERENCE[n] + rng.normal(0, 0.5) for n in DESCRIPTORS]
+                    for _ in range(5)])
+    obs[0, 2] = np.nan  # unknown: read as the nominal observation
+    av, sigma = model.predict(cmds, obs, batch_size=2)
+    net.eval()
+    with torch.no_grad():
+        ref = net(torch.from_numpy(cmds), torch.from_numpy(descriptor_array(obs)))
+    np.testing.assert_allclose(av, ref[0].numpy(), rtol=1e-4, atol=1e-5)
+    # the depth changes the answer: the descriptors are really read
+    shifted = obs + 1.0
+    assert not np.allclose(model.predict(cmds, shifted)[0], av)
+    with pytest.raises(ValueError, match="reads the observation descriptors"):
+        model.predict(cmds)
+    with pytest.raises(ValueError, match=r"obs must have shape \(5, 6\)"):
+        model.predict(cmds, obs[:, :3])
+    bad = ModelMetadata(spec, distances, 7, ExtinctionLaw("G23", 3.1))
+    with pytest.raises(ValueError, match="reads 6 observation descriptors"):
+        export_onnx(net, tmp_path / "bad.onnx", bad)
