@@ -63,3 +63,23 @@ def test_evaluation_set_and_errors(tmp_path, mini_config):
     assert np.median(outside.n_stars) < np.median(inside.n_stars)
     with pytest.raises(ValueError, match="split must be"):
         load_examples(tmp_path, "test")
+
+
+def test_examples_under_drawn_observing_conditions(tmp_path, mini_config):
+    # per-example observing conditions, patchy screens and galaxies: the examples
+    # carry the depth estimated from their own stars, which follows the draws
+    cfg = mini_config.replace(dataset={
+        "conditions": {"depth_offset": [-1.0, 0.8]}, "observation_group": 4,
+        "patchiness": 0.8, "galaxies": True, "examples_per_realisation": 16})
+    info = generate_dataset(cfg, tmp_path, n_jobs=1)
+    assert info["mag_limits"]["observing_conditions"]["depth_offset"] == [-1.0, 0.8]
+    train = load_examples(tmp_path, "train", config=cfg)
+    assert train.obs.shape == (16, 6) and np.all(np.isfinite(train.obs))
+    # one draw per group of 4 examples: the S/N-10 magnitudes differ between groups
+    # far more than within them
+    m10 = train.obs[:, 2].reshape(4, 4)
+    assert np.ptp(m10.mean(axis=1)) > 4 * np.max(np.ptp(m10, axis=1))
+    # deeper observations count more stars
+    assert np.corrcoef(train.obs[:, 2], train.n_stars)[0, 1] > 0.3
+    with pytest.raises(ValueError, match="dataset.conditions"):
+        cfg.replace(dataset={"conditions": {"depth": [0, 1]}})
