@@ -364,6 +364,46 @@ def _list_table(header, rows, widths=None, stub=1):
     return "\n".join(lines) + "\n"
 
 
+def _per_distance(value):
+    """Whether a metadata metric is a ``{"<distance>": number}`` dict."""
+    if not isinstance(value, dict) or not value:
+        return False
+    try:
+        [float(k) for k in value]
+    except ValueError:
+        return False
+    return all(isinstance(v, int | float) for v in value.values())
+
+
+_STRUCTURE_COLUMNS = {"density_r": "density correlation r",
+                      "ring_share": "ring share",
+                      "mean_density_ratio": "mean-density variation, predicted / true"}
+
+
+def _structure_table(structure):
+    """The structure scores of a metadata metric zone (`cnnext.metrics.structure_summary`)."""
+    scales = [k for k, v in structure.items() if isinstance(v, dict)]
+    cols = [c for c in _STRUCTURE_COLUMNS if any(c in structure[k] for k in scales)]
+
+    def fmt(v):
+        return "–" if v is None else f"{v:.2f}"
+
+    rows = [[k.replace("pc", " pc")] + [fmt(structure[k].get(c)) for c in cols]
+            for k in scales]
+    text = ("Where the dust is (the density dA_V/dd, smoothed over each scale; "
+            "`cnnext.metrics.structure_metrics`)")
+    extra = []
+    if isinstance(structure.get("ring_share_random"), int | float):
+        extra.append(f"a ring share of {structure['ring_share_random']:.3f} is what "
+                     "independent errors give")
+    if isinstance(structure.get("fog_index"), int | float):
+        extra.append(f"fingers-of-God index {structure['fog_index']:.2f} (above 1: "
+                     "features stretched along the sightlines)")
+    text += (": " + "; ".join(extra) + ".") if extra else ":"
+    return text + "\n\n" + _list_table(["scale"] + [_STRUCTURE_COLUMNS[c] for c in cols],
+                                       rows, widths=[16] + [28] * len(cols))
+
+
 _METRIC_ROWS = {
     "median_rel_err": ("median relative error", lambda v: f"{100 * v:.1f} %"),
     "bias_mag": ("bias (mag)", _fmt_pm),
@@ -459,7 +499,7 @@ def _model_card():
         z = metrics.get(zone)
         if not z:
             continue
-        keys = [k for k, v in z.items() if isinstance(v, dict)]
+        keys = [k for k, v in z.items() if _per_distance(v)]
         dists = sorted({float(k) for key in keys for k in z[key]})
         header = ["quantity"] + [f"{x:g} kpc" for x in dists]
         rows = []
@@ -477,6 +517,8 @@ def _model_card():
                      f"truth for **{100 * z.get('coverage68', float('nan')):.1f} %** of "
                      f"the values (68.3 % if the uncertainties were right).\n")
         parts.append(_list_table(header, rows, widths=[28] + [12] * len(dists)))
+        if isinstance(z.get("structure"), dict) and z["structure"]:
+            parts.append(_structure_table(z["structure"]))
     floor = metrics.get("rel_err_floor_mag", 0.1)
     parts.append(f"Relative error: ``|pred − true| / max(true, {floor:g} mag)``. "
                  "Bias and RMS: mean and root-mean-square of predicted minus true "
