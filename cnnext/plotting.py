@@ -184,7 +184,19 @@ def plot_profile(distances, av, sigma=None, *, truth=None, ax=None, label=None,
 
 
 def slice_edges(l, distances):
-    """Return the longitude and distance bin edges of a slice grid (deg, kpc)."""
+    """
+    Return the longitude and distance bin edges of a slice grid (deg, kpc).
+
+    Edges lie halfway between the centres, the outer ones as far out as the
+    neighbouring half-step; distance edges stop at zero.
+
+    Examples
+    --------
+    >>> from cnnext.plotting import slice_edges
+    >>> le, de = slice_edges([280.0, 280.5, 281.0], [0.1, 0.2, 0.3])
+    >>> le.tolist(), de.round(2).tolist()
+    ([279.75, 280.25, 280.75, 281.25], [0.05, 0.15, 0.25, 0.35])
+    """
     return _edges(_values(l, u.deg)), np.clip(_edges(_values(distances, u.kpc)), 0, None)
 
 
@@ -265,6 +277,16 @@ def face_on_grid(l, distances):
     Return the x, y corners (kpc) of the (longitude, distance) cells seen face-on.
 
     x points from the Sun towards the Galactic centre, y towards l = 90°.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from cnnext.plotting import face_on_grid
+    >>> x, y = face_on_grid([270.0, 290.0], [1.0, 2.0])
+    >>> x.shape  # corners: (len(l) + 1, len(distances) + 1)
+    (3, 3)
+    >>> print(np.round(y[1], 2))  # along l = 280°, at 0.5, 1.5 and 2.5 kpc
+    [-0.49 -1.48 -2.46]
     """
     le, de = slice_edges(l, distances)
     ll, dd = np.meshgrid(np.radians(le), de, indexing="ij")
