@@ -32,6 +32,16 @@ class CMDChannel:
         Bands ``(blue, red)`` of the colour (column) axis, ``blue - red``.
     mag_range, colour_range : tuple of float
         Histogram ranges in mag; stars outside are not counted.
+
+    Examples
+    --------
+    >>> from cnnext import CMDSpec
+    >>> from cnnext.cmd import CMDChannel
+    >>> ks = CMDChannel("Ks", ("J", "Ks"), mag_range=(5, 16), colour_range=(-0.5, 6.5))
+    >>> ks.label
+    ('Ks', 'J-Ks')
+    >>> CMDSpec(channels=(ks,)).shape  # one channel, 64 x 64 bins
+    (1, 64, 64)
     """
 
     mag: str

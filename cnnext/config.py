@@ -12,6 +12,15 @@ class Conf(_config.ConfigNamespace):
 
     Read them as ``cnnext.conf.<name>`` inside functions, change them for a block
     with ``cnnext.conf.set_temp("<name>", value)``.
+
+    Examples
+    --------
+    >>> import cnnext
+    >>> cnnext.conf.vizier_catalog
+    'II/246/out'
+    >>> with cnnext.conf.set_temp("batch_size", 64):
+    ...     print(cnnext.conf.batch_size)
+    64
     """
 
     vizier_server = _config.ConfigItem(

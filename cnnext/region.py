@@ -55,6 +55,16 @@ def check_cells(cells, order, name="cells"):
         The values are not integers.
     ValueError
         A value is outside ``[0, 12 * 4**order)`` or the array is not 1D.
+
+    Examples
+    --------
+    >>> from cnnext.region import check_cells
+    >>> check_cells([121431, 121430, 121431], 7).tolist()
+    [121430, 121431]
+    >>> check_cells([200000], 7)
+    Traceback (most recent call last):
+    ...
+    ValueError: cells must be nested HEALPix cells in [0, 196608) at order 7
     """
     order = check_order(order)
     cells = np.asarray(cells)
