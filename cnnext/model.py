@@ -53,7 +53,15 @@ def file_sha256(path):
 
 
 def default_model_path():
-    """Return the path of the shipped model file (which may be absent in a source tree)."""
+    """
+    Return the path of the shipped model file (which may be absent in a source tree).
+
+    Examples
+    --------
+    >>> from cnnext.model import default_model_path
+    >>> default_model_path().suffix
+    '.onnx'
+    """
     return Path(str(resources.files("cnnext") / "data" / SHIPPED_MODEL))
 
 
@@ -93,6 +101,17 @@ class ModelMetadata:
         For models with an ``obs`` input: ``{"descriptors": [names]}``, the
         `cnnext.observation` descriptors the network reads beside the CMD, in
         order. Empty for models that read the CMD only.
+
+    Examples
+    --------
+    The metadata of the shipped model (``cnnext info`` prints it):
+
+    >>> from cnnext.model import CNNModel
+    >>> md = CNNModel().metadata
+    >>> md.healpix_order, len(md.distances), md.cmd_spec.shape
+    (7, 100, (2, 64, 64))
+    >>> sorted(md.metrics)[:2]  # held-out scores, inside and outside the region
+    ['inside', 'outside']
     """
 
     cmd_spec: CMDSpec

@@ -16,7 +16,15 @@ FLAG_COLUMNS = ("ph_qual", "cc_flg")
 
 
 def empty_star_table(flags=True):
-    """Return an empty star table with the cnnext schema."""
+    """
+    Return an empty star table with the cnnext schema.
+
+    Examples
+    --------
+    >>> from cnnext.photometry import empty_star_table
+    >>> empty_star_table().colnames
+    ['l', 'b', 'J', 'H', 'Ks', 'e_J', 'e_H', 'e_Ks', 'ph_qual', 'cc_flg']
+    """
     t = Table({c: np.zeros(0, dtype=np.float64) for c in STAR_COLUMNS})
     for c in STAR_COLUMNS[2:]:
         t[c].unit = "mag"
@@ -32,6 +40,15 @@ def validate_star_table(stars, name="stars"):
     Check that ``stars`` has the star-table schema; raise naming what is wrong.
 
     Returns the table unchanged.
+
+    Examples
+    --------
+    >>> from astropy.table import Table
+    >>> from cnnext.photometry import validate_star_table
+    >>> validate_star_table(Table({"l": [280.0], "b": [0.0], "J": [12.0]}))
+    Traceback (most recent call last):
+    ...
+    KeyError: "stars lacks star-table columns ['H', 'Ks', 'e_J', 'e_H', 'e_Ks']"
     """
     if not isinstance(stars, Table):
         raise TypeError(f"{name} must be an astropy Table, got {type(stars).__name__}")
