@@ -30,7 +30,15 @@ from scipy.special import ndtri
 from .exceptions import CnnextWarning
 from .extinction import ExtinctionLaw
 from .healpix import check_order
-from .mapfile import FLAG_FEW_STARS, FLAG_NO_DATA, FLAG_OUTSIDE_MODEL, ProfileMap, read_map
+from .mapfile import (
+    FLAG_FEW_STARS,
+    FLAG_NO_DATA,
+    FLAG_OUTSIDE_MODEL,
+    FLAG_PARTIAL,
+    ProfileMap,
+    read_map,
+)
+from .observation import DESCRIPTORS
 
 with warnings.catch_warnings():
     # dustmaps warns at import time when ~/.dustmapsrc is missing or overridden; cnnext
@@ -47,7 +55,7 @@ log = logging.getLogger(__name__)
 MODES = ("mean", "median", "percentile", "samples", "random_sample", "random_sample_per_pix")
 #: dtype of the structured array returned with ``return_flags=True``.
 FLAGS_DTYPE = np.dtype([("n_stars", "i8"), ("flags", "i4"), ("dmin", "f8"),
-                        ("dmax", "f8")])
+                        ("dmax", "f8")] + [(name, "f4") for name in DESCRIPTORS])
 
 # Coordinates handled at once when each one needs its own profile (random_sample);
 # bounds memory to ~chunk x n_dist x 8 bytes.
@@ -528,8 +536,12 @@ class CNNExtinctionMap(DustMap):
         return_flags : bool
             Also return a structured array (shape ``coords.shape``) with the cell's
             ``n_stars``, ``flags`` (`~cnnext.mapfile.FLAG_FEW_STARS`,
-            `~cnnext.mapfile.FLAG_OUTSIDE_MODEL`, `~cnnext.mapfile.FLAG_NO_DATA`) and reliable
-            distance range ``dmin``, ``dmax`` (kpc).
+            `~cnnext.mapfile.FLAG_OUTSIDE_MODEL`, `~cnnext.mapfile.FLAG_PARTIAL`,
+            `~cnnext.mapfile.FLAG_NO_DATA`), reliable distance range ``dmin``,
+            ``dmax`` (kpc), and how deep the cell was observed, estimated from its
+            stars (`cnnext.observation`): ``m10_J``, ``m10_H``, ``m10_Ks`` (S/N-10
+            magnitudes) and ``peak_J``, ``peak_H``, ``peak_Ks`` (count turnovers),
+            in mag (NaN where unknown).
         pct : float or list of float
             Percentile(s) in [0, 100] for ``mode="percentile"``.
         band : str
@@ -601,7 +613,7 @@ class CNNExtinctionMap(DustMap):
         found = rows >= 0
         r = np.where(found, rows, 0)
         row_flags = np.where(found, pm.flags[r] if len(pm) else 0, FLAG_NO_DATA)
-        usable = found & ((row_flags & FLAG_FEW_STARS) == 0)
+        usable = found & ((row_flags & (FLAG_FEW_STARS | FLAG_PARTIAL)) == 0)
         outside = found & ((row_flags & FLAG_OUTSIDE_MODEL) != 0)
         if self._mask_outside:
             usable &= ~outside
@@ -610,6 +622,8 @@ class CNNExtinctionMap(DustMap):
                         else "have no valid position")
         self._warn_once("few", int(np.sum(found & ((row_flags & FLAG_FEW_STARS) != 0))),
                         "fall in sightline cells with too few stars")
+        self._warn_once("partial", int(np.sum(found & ((row_flags & FLAG_PARTIAL) != 0))),
+                        "fall in sightline cells only partly covered by the photometry")
         if self._mask_outside:
             self._warn_once("outside", int(np.sum(outside)),
                             "lie outside the model's training region")
@@ -629,8 +643,12 @@ class CNNExtinctionMap(DustMap):
                 flags["n_stars"] = np.where(found, pm.n_stars[r], -1)
                 flags["dmin"] = np.where(found, pm.dmin[r], np.nan)
                 flags["dmax"] = np.where(found, pm.dmax[r], np.nan)
+                for k, name in enumerate(DESCRIPTORS):
+                    flags[name] = np.where(found, pm.observation[r, k], np.nan)
             else:
                 flags["n_stars"], flags["dmin"], flags["dmax"] = -1, np.nan, np.nan
+                for name in DESCRIPTORS:
+                    flags[name] = np.nan
             out.append(flags.reshape(shape))
         return out[0] if len(out) == 1 else tuple(out)
 

@@ -58,16 +58,19 @@ def run(args):
     if args.d is not None:
         c = SkyCoord(args.l * u.deg, args.b * u.deg, distance=args.d * u.kpc,
                      frame="galactic")
-        value, sigma = m.query(c, mode=args.mode, return_sigma=True, band=band)
+        value, sigma, info = m.query(c, mode=args.mode, return_sigma=True, band=band,
+                                     return_flags=True)
         if not np.isfinite(value):
             print(f"{label}(l={args.l:g}, b={args.b:g}, d={args.d:g} kpc): no data "
                   f"(outside the map, too few stars or outside the model's region)")
             return 1
         print(f"{label}(l={args.l:g}, b={args.b:g}, d={args.d:g} kpc) = {float(value):.3f} "
               f"± {float(sigma):.3f} mag")
+        print(_cell_line(info))
         return 0
     c = SkyCoord(args.l * u.deg, args.b * u.deg, frame="galactic")
-    value, sigma = m.query(c, mode=args.mode, return_sigma=True, band=band)
+    value, sigma, info = m.query(c, mode=args.mode, return_sigma=True, band=band,
+                                 return_flags=True)
     if not np.any(np.isfinite(value)):
         print(f"{label}(l={args.l:g}, b={args.b:g}): no data (outside the map, too few "
               f"stars or outside the model's region)")
@@ -80,5 +83,16 @@ def run(args):
         table[col].info.format = ".3f"
     table["distance"].info.format = ".2f"
     print(f"# {label} profile at l={args.l:g}, b={args.b:g}")
+    print(_cell_line(info))
     print("\n".join(table.pformat(max_lines=-1, max_width=-1)))
     return 0
+
+
+def _cell_line(info):
+    """One comment line on the sightline cell: its stars and observed depth."""
+    depth = [float(info[f"m10_{b}"]) for b in ("J", "H", "Ks")]
+    text = f"# sightline cell: {int(info['n_stars'])} stars"
+    if np.all(np.isfinite(depth)):
+        text += (f"; observed to S/N 10 at J {depth[0]:.2f}, H {depth[1]:.2f}, "
+                 f"Ks {depth[2]:.2f} mag (estimated from its stars)")
+    return text

@@ -90,14 +90,17 @@ def test_verbosity_after_subcommand(linear_map, capsys):
 
 def test_query_value_and_profile(linear_map, capsys):
     assert main(["query", "285", "0", "2", "--map", str(linear_map)]) == 0
-    assert capsys.readouterr().out.strip() == "A_V(l=285, b=0, d=2 kpc) = 1.600 ± 0.200 mag"
+    # the value, then the cell it comes from (no depth estimate in this map)
+    assert capsys.readouterr().out.strip().splitlines() == [
+        "A_V(l=285, b=0, d=2 kpc) = 1.600 ± 0.200 mag", "# sightline cell: 500 stars"]
     assert main(["query", "285", "0", "2", "--map", str(linear_map), "--band", "Ks"]) == 0
     ks = LAW.coefficients["Ks"]
     assert f"= {1.6 * ks:.3f} ± {0.2 * ks:.3f} mag" in capsys.readouterr().out
     assert main(["query", "285", "0", "--map", str(linear_map)]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == "# A_V profile at l=285, b=0"
-    rows = [line.split() for line in lines[4:]]
+    assert lines[1] == "# sightline cell: 500 stars"
+    rows = [line.split() for line in lines[5:]]
     assert len(rows) == 100
     values = np.array(rows, float)
     np.testing.assert_allclose(values[:, 0], D)
