@@ -72,6 +72,13 @@ def training_region(model):
     it. Degrees; longitudes are returned in [0, 360) and ``lo > hi`` means the range
     wraps through l = 0. `None` when the model records no bounds (then no cell is
     flagged).
+
+    Examples
+    --------
+    >>> from cnnext.model import CNNModel
+    >>> from cnnext.sightlines import training_region
+    >>> training_region(CNNModel())  # the shipped model's
+    {'l': (257.0, 303.0), 'b': (-5.0, 5.0)}
     """
     training = getattr(model.metadata, "training", None)
     region = training.get("region") if isinstance(training, dict) else None
@@ -121,6 +128,14 @@ def faint_ks_limit(model):
     Read from the model's ``mag_limits``: ``mag_limits["Ks"]`` when it is a number,
     else ``mag_limits["Ks"]["m50"]`` or ``["faint"]``, else ``mag_limits["faint"]["Ks"]``;
     otherwise `DEFAULT_KS_FAINT`. Never fainter than the CMD's own faint Ks edge.
+
+    Examples
+    --------
+    >>> from cnnext.model import CNNModel
+    >>> from cnnext.sightlines import faint_ks_limit
+    >>> ks = faint_ks_limit(CNNModel())  # the shipped model's: about 15 mag
+    >>> 14.0 < ks < 16.5
+    True
     """
     limits = getattr(model.metadata, "mag_limits", None) or {}
     value = None
@@ -411,6 +426,21 @@ def compute_cells(cells, *, source, model, batch_size=None, progress_bar=False):
     Returns
     -------
     `~cnnext.mapfile.ProfileMap`
+
+    Examples
+    --------
+    Two cells of a mock 2MASS sky, with the shipped network:
+
+    >>> from cnnext.healpix import lonlat_to_cells
+    >>> from cnnext.model import CNNModel
+    >>> from cnnext.sightlines import compute_cells
+    >>> from cnnext.synthetic import MockSky
+    >>> cells = lonlat_to_cells([286.0, 287.0], [0.0, 0.0], 7)
+    >>> pm = compute_cells(cells, source=MockSky(seed=2022), model=CNNModel())
+    >>> pm
+    <ProfileMap 2 cells at HEALPix order 7, 100 distances 0.1-10 kpc>
+    >>> bool((pm.n_stars > 1000).all()), pm.flags.tolist()  # thousands of stars, no flag
+    (True, [0, 0])
     """
     cells = np.unique(np.asarray(cells, dtype=np.int64).reshape(-1))
     stars = source.query_cells(cells, model.order, progress_bar=progress_bar)
