@@ -186,7 +186,7 @@ def fit(net, train, val, spec, optim, *, seed=0, device="auto", checkpoint_dir=N
     """
     import torch
 
-    from .network import gaussian_nll
+    from .network import profile_loss
 
     device = resolve_device(device)
     if optim.threads:
@@ -236,7 +236,9 @@ def fit(net, train, val, spec, optim, *, seed=0, device="auto", checkpoint_dir=N
             for group in opt.param_groups:
                 group["lr"] = lr
             av, sigma = net(x, o)
-            loss = gaussian_nll(av, sigma, y, beta=optim.beta)
+            loss = profile_loss(av, sigma, y, beta=optim.beta,
+                                density_weight=optim.density_weight,
+                                density_bins=optim.density_bins)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -284,7 +286,7 @@ def fit(net, train, val, spec, optim, *, seed=0, device="auto", checkpoint_dir=N
 def _validate(net, val, spec, optim, device):
     import torch
 
-    from .network import gaussian_nll
+    from .network import profile_loss
 
     if len(val) == 0:
         return float("nan"), float("nan")
@@ -294,7 +296,9 @@ def _validate(net, val, spec, optim, device):
         for x, o, y in _batches(val, spec, np.arange(len(val)), 4 * optim.batch_size,
                                 device):
             av, sigma = net(x, o)
-            total += float(gaussian_nll(av, sigma, y, beta=optim.beta)) * len(x)
+            total += float(profile_loss(av, sigma, y, beta=optim.beta,
+                                        density_weight=optim.density_weight,
+                                        density_bins=optim.density_bins)) * len(x)
             sq += float(((av - y) ** 2).mean()) * len(x)
             count += len(x)
     return total / count, math.sqrt(sq / count)
