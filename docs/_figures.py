@@ -7,6 +7,7 @@ They read the map ``cnnext demo`` left in the build's working directory (see
 model. The pages' other figures show their code: it is the code a reader runs.
 """
 
+import dataclasses
 import warnings
 from functools import cache
 
@@ -19,7 +20,7 @@ DEMO_MAP = "cnnext-demo/demo-map.fits"
 
 @cache
 def demo_map():
-    """The demo's `~cnnext.mapfile.ProfileMap` (read once per build)."""
+    """The demo's map (`~cnnext.read_map`, read once per build)."""
     from _generate import demo_dir
 
     from cnnext import read_map
@@ -80,13 +81,10 @@ def slice_figure(*, diff=True):
 
     from cnnext import CNNExtinctionMap
     from cnnext.compare import compare_slice
-    from cnnext.mapfile import ProfileMap
     from cnnext.plotting import plot_slice
 
     pm = demo_map()
-    truth = ProfileMap(cells=pm.cells, order=pm.order, distances=pm.distances,
-                       av=demo_truth(), sigma=np.zeros_like(pm.av), n_stars=pm.n_stars,
-                       meta=dict(pm.meta))
+    truth = dataclasses.replace(pm, av=demo_truth(), sigma=np.zeros_like(pm.av))
     maps = {"cnnext": CNNExtinctionMap(map_fname=pm),
             "truth": CNNExtinctionMap(map_fname=truth)}
     lons = np.arange(280.2, 299.81, 0.2)

@@ -174,7 +174,7 @@ def ring_statistics(pm=None, truth=None):
     the most common distance bin, that bin (kpc), and the same share for the truth.
     """
     if pm is None:
-        from cnnext.mapfile import read_map
+        from cnnext import read_map
         from cnnext.synthetic import MockSky
 
         pm = read_map(demo_dir() / "cnnext-demo" / "demo-map.fits")
@@ -258,7 +258,7 @@ def substitutions():
 
 def _demo_errors():
     """Distribution of the demo map's errors: is the RMS driven by a few sightlines?"""
-    from cnnext.mapfile import read_map
+    from cnnext import read_map
     from cnnext.synthetic import MockSky
 
     pm = read_map(demo_dir() / "cnnext-demo" / "demo-map.fits")

@@ -193,11 +193,13 @@ def _resolve_reexported(app, env, node, contnode):
             continue
         return env.get_domain("py").resolve_xref(env, node["refdoc"], app.builder,
                                                  node["reftype"], name, node, contnode)
-    # a name of another cnnext module, written short: resolve it when exactly one
-    # documented cnnext object has that name
-    if modname.startswith("cnnext"):
+    # a name of another cnnext module, written short (or with a module path that has
+    # moved): resolve it when exactly one documented cnnext object has that name
+    if modname.startswith("cnnext") or target.startswith("cnnext."):
+        short = target if modname.startswith("cnnext") and not \
+            target.startswith("cnnext.") else target.rsplit(".", 1)[-1]
         matches = [n for n, entry in env.get_domain("py").objects.items()
-                   if n.startswith("cnnext.") and n.endswith(f".{target}")
+                   if n.startswith("cnnext.") and n.endswith(f".{short}")
                    and not entry.aliased]
         if len(matches) > 1:
             # the same object documented under several names (re-exported): any will do
