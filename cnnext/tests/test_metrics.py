@@ -104,6 +104,10 @@ def test_fog_index_sees_radial_and_tangential_stretching():
     wide = np.repeat(wide[:, ::4], 4, axis=1).reshape(lon.size, -1)
     f = fog_index(np.cumsum(np.exp(wide), axis=1) * 0.1, truth, D, lon, lat)
     assert f < 0.7 and f.tangential_pred > f.tangential_truth
+    # large maps: a random subset of the pairs gives nearly the same lengths
+    sub = fog_index(fingers, truth, D, lon, lat, max_pairs=3000)
+    assert sub.tangential_truth == pytest.approx(
+        fog_index(fingers, truth, D, lon, lat).tangential_truth, rel=0.2)
     with pytest.raises(ValueError, match="one value per sightline"):
         fog_index(truth, truth, D, lon[:-1], lat)
 
