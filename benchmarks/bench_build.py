@@ -39,7 +39,7 @@ def _timed_build(region, source, model, output, client, tile_order):
 
 def _warm_worker(path, sha256):
     from cnnext.build import _worker_model
-    from cnnext.fetch import LocalCatalogSource  # noqa: F401
+    from cnnext.photometry.local import LocalCatalogSource  # noqa: F401
     from cnnext.sightlines import predict_cells  # noqa: F401
 
     _worker_model(path, sha256, "cpu")
@@ -60,8 +60,8 @@ def main(argv=None):
 
     from distributed import Client, LocalCluster
 
-    from cnnext.fetch import LocalCatalogSource
     from cnnext.model import CNNModel
+    from cnnext.photometry.local import LocalCatalogSource
     from cnnext.region import region_to_cells
 
     workdir = Path(args.workdir)

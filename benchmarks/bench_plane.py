@@ -4,7 +4,7 @@ A Galactic-plane-sized map build from a local catalogue of mock stars.
 
 The whole plane at |b| <= 5 deg, all longitudes, in order-7 cells (27.5', 16,896
 cells), built by `cnnext.build_map` from a local catalogue (the `cnnext fetch`
-format, read by `~cnnext.fetch.LocalCatalogSource`) of >= 50 million mock stars.
+format, read by `~cnnext.photometry.local.LocalCatalogSource`) of >= 50 million mock stars.
 
 The stars are made by a fast vectorised generator (`FastMockSource`, below): star
 counts that fall off with |b|, uniform positions inside each cell, a luminosity
@@ -123,7 +123,8 @@ def stars_per_cell_for(total, cells, order):
 
 def make_catalogue(path, region, total, *, order=7, seed=0):
     """Write the mock catalogue with `cnnext.fetch.fetch_region` (reused if complete)."""
-    from cnnext.fetch import LocalCatalogSource, fetch_region
+    from cnnext.fetch import fetch_region
+    from cnnext.photometry.local import LocalCatalogSource
     from cnnext.region import region_to_cells
 
     cells = region_to_cells(region, order)
@@ -166,8 +167,8 @@ def _model_path(arg):
 def run_build(catalogue, region, model, output, workers, tile_order):
     """The build itself (in the child process): returns timing and the map's size."""
     from cnnext import build_map
-    from cnnext.fetch import LocalCatalogSource
     from cnnext.model import CNNModel
+    from cnnext.photometry.local import LocalCatalogSource
 
     source = LocalCatalogSource(catalogue)
     model = CNNModel(model, providers="cpu")

@@ -62,7 +62,7 @@ def stage_file_mode(n_coords, repeat, workdir):
     from cnnext import CNNExtinctionMap
     from cnnext.extinction import ExtinctionLaw
     from cnnext.healpix import lonlat_to_cells
-    from cnnext.mapfile import ProfileMap
+    from cnnext.profiles import ProfileMap
 
     l, b = np.meshgrid(np.linspace(*REGION["l"], 600), np.linspace(*REGION["b"], 140))
     cells = np.unique(lonlat_to_cells(l.ravel(), b.ravel(), 7))

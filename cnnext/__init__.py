@@ -30,7 +30,7 @@ __all__ = ["__version__", "conf", "CMDSpec", "build_cmds", "ExtinctionLaw",
 _LAZY = {
     "CNNExtinctionMap": ("cnnext.map", "CNNExtinctionMap"),
     "build_map": ("cnnext.build", "build_map"),
-    "read_map": ("cnnext.mapfile", "read_map"),
+    "read_map": ("cnnext.io.mapfile", "read_map"),
     "CNNModel": ("cnnext.model", "CNNModel"),
 }
 

@@ -17,7 +17,7 @@ Checkpoint layout, ``<output>.partial/``:
   another model, order or region is refused (`~cnnext.exceptions.CheckpointError`).
 - ``tile-<order>-<tile>.npz`` — the profiles of one finished tile, written to a
   temporary file, flushed to disk and renamed (`os.replace`): a file with this
-  name is always complete. A damaged one raises
+  name is always complete (`cnnext.io.checkpoint`). A damaged one raises
   `~cnnext.exceptions.CheckpointError` naming the file (cnnext does not silently
   recompute it: a damaged checkpoint means a disk problem the user should see);
   delete that file to recompute its tile.
@@ -30,33 +30,24 @@ When every tile is done the map file is written (atomically) and the checkpoint
 directory is removed.
 """
 
-import hashlib
-import io
-import json
 import logging
 import os
 import threading
 import time
-import warnings
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 
-from ._files import atomic_write_bytes, manifest_format, remove_own_files, take_lock
-from .exceptions import CheckpointError, CnnextWarning, PhotometryError
+from .exceptions import CheckpointError, PhotometryError
 from .healpix import check_order
-from .mapfile import ROW_ARRAYS, ProfileMap
+from .io.checkpoint import CHECKPOINT_FORMAT, Checkpoint, checkpoint_path, sha256_cells
+from .io.mapfile import is_map_file
 from .region import region_to_cells
 
 __all__ = ["build_map", "checkpoint_path", "default_tile_order", "tile_cells"]
 
 log = logging.getLogger(__name__)
-
-_CHECKPOINT_FORMAT = "cnnext-build-checkpoint-1"
-#: The files a build writes in its checkpoint (all that a restart deletes).
-_OWN_FILES = ("manifest.json", "tile-*.npz", "*.tmp", "lock")
-_ARRAYS = ROW_ARRAYS
 
 #: Errors after which a tile is tried again (network and I/O trouble). Anything
 #: else is a bug or bad input and stops the build at once.
@@ -72,12 +63,6 @@ def default_tile_order(order):
     keeps the number of photometry requests and checkpoint files small.
     """
     return max(check_order(order) - 3, 0)
-
-
-def checkpoint_path(output):
-    """Return the checkpoint directory of a build writing ``output``: ``<output>.partial``."""
-    output = Path(os.fspath(output))
-    return output.with_name(output.name + ".partial")
 
 
 def tile_cells(cells, order, tile_order):
@@ -113,155 +98,6 @@ def tile_cells(cells, order, tile_order):
     parents = cells >> (2 * (order - tile_order))
     tiles, starts = np.unique(parents, return_index=True)
     return tiles, np.split(cells, starts[1:])
-
-
-# --------------------------------------------------------------------------- checkpoint
-
-def _sha256_cells(cells):
-    return hashlib.sha256(np.ascontiguousarray(cells, dtype="<i8").tobytes()).hexdigest()
-
-
-class _Checkpoint:
-    """The ``<output>.partial`` directory of one build."""
-
-    def __init__(self, path, manifest):
-        self.path = Path(path)
-        self.manifest = manifest
-        self.order = manifest["order"]
-
-    @property
-    def manifest_file(self):
-        return self.path / "manifest.json"
-
-    def tile_file(self, tile):
-        return self.path / f"tile-{self.order}-{int(tile)}.npz"
-
-    def open(self, *, resume):
-        """
-        Create the directory, or check that an existing one belongs to this build;
-        then hold its lock until `close`.
-        """
-        discarded = False
-        if self.path.exists() and not resume:
-            if not self.path.is_dir() or (any(self.path.iterdir()) and manifest_format(
-                    self.path) != _CHECKPOINT_FORMAT):
-                # never delete what is not a checkpoint
-                raise CheckpointError(f"{str(self.path)!r} exists and is not a cnnext "
-                                      f"checkpoint (its manifest.json is missing or not "
-                                      f"cnnext's); a restart deletes only a checkpoint "
-                                      f"cnnext wrote: move it away")
-            self._lock()  # not while another build is using it
-            log.info("discarding checkpoint %s (resume=False)", self.path)
-            self.close()
-            remove_own_files(self.path, _OWN_FILES)
-            discarded = True
-        if self.path.exists() and not discarded:
-            if self.path.is_dir():
-                self._lock()
-            try:
-                self._check_manifest()
-            except Exception:
-                self.close()
-                raise
-        else:
-            self.path.mkdir(parents=True, exist_ok=True)
-            self._lock()
-            atomic_write_bytes(self.manifest_file,
-                                json.dumps(self.manifest, indent=1, sort_keys=True).encode())
-        # leftovers of a write that was killed before its rename
-        for stale in self.path.glob("*.tmp"):
-            stale.unlink(missing_ok=True)
-
-    def _lock(self):
-        """
-        Take the checkpoint's lock: two builds writing one checkpoint would remove
-        it under each other (`cnnext._files.take_lock`; a killed build leaves no
-        stale lock).
-        """
-        self._lock_file = take_lock(self.path / "lock", "build")
-
-    def close(self):
-        """Release the lock."""
-        fh = getattr(self, "_lock_file", None)
-        if fh is not None:
-            fh.close()
-            self._lock_file = None
-
-    def _check_manifest(self):
-        where = str(self.manifest_file)
-        if not self.path.is_dir():
-            raise CheckpointError(f"checkpoint path {str(self.path)!r} exists but is not a "
-                                  f"directory; remove it")
-        try:
-            old = json.loads(self.manifest_file.read_text())
-            if not isinstance(old, dict) or old.get("format") != _CHECKPOINT_FORMAT:
-                raise ValueError(f"format {old.get('format') if isinstance(old, dict) else old!r}")
-        except FileNotFoundError:
-            raise CheckpointError(f"checkpoint manifest {where!r} is missing; delete the "
-                                  f"directory {str(self.path)!r} to start the build over, or "
-                                  f"pass resume=False") from None
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise CheckpointError(f"checkpoint manifest {where!r} is corrupted ({exc}); "
-                                  f"delete the directory {str(self.path)!r} to start the "
-                                  f"build over, or pass resume=False") from None
-        labels = {"model_sha256": "model", "order": "HEALPix order",
-                  "tile_order": "tile order", "cells_sha256": "region (cells)",
-                  "n_cells": "region (number of cells)"}
-        diffs = [f"{label}: checkpoint {old.get(key)!r}, now {self.manifest[key]!r}"
-                 for key, label in labels.items() if old.get(key) != self.manifest[key]]
-        if diffs:
-            raise CheckpointError(
-                f"checkpoint {str(self.path)!r} belongs to another build ("
-                + "; ".join(diffs) + "); pass resume=False to discard it, or rerun with the "
-                "same model, region and tile order")
-        before, now = old.get("source"), self.manifest.get("source")
-        if before != now and str(before).split(":")[0] == str(now).split(":")[0]:
-            # the same kind of service (another mirror or port): the same catalogue
-            log.info("checkpoint %s was started with %s; continuing with %s", self.path,
-                     before, now)
-        elif before != now:
-            warnings.warn(f"checkpoint {str(self.path)!r} was started with photometry source "
-                          f"{old.get('source')!r}; continuing with {self.manifest.get('source')!r}",
-                          CnnextWarning)
-
-    def finished_tiles(self):
-        prefix = f"tile-{self.order}-"
-        tiles = []
-        for p in self.path.glob(prefix + "*.npz"):
-            try:
-                tiles.append(int(p.name[len(prefix):-4]))
-            except ValueError:
-                continue
-        return sorted(tiles)
-
-    def save(self, tile, pm):
-        buf = io.BytesIO()
-        np.savez(buf, meta=np.array(json.dumps(pm.meta, sort_keys=True, default=str)),
-                 **{name: getattr(pm, name) for name in _ARRAYS})
-        atomic_write_bytes(self.tile_file(tile), buf.getvalue())
-
-    def load(self, tile, expected_cells, distances):
-        path = self.tile_file(tile)
-        try:
-            # from memory: a failed parse must not leave an open file behind
-            with np.load(io.BytesIO(path.read_bytes()), allow_pickle=False) as data:
-                # checkpoints written before cnnext 0.2 have no "observation"
-                arrays = {name: data[name] for name in _ARRAYS if name in data.files}
-                meta = json.loads(str(data["meta"]))
-            if not np.array_equal(arrays["cells"], expected_cells):
-                raise ValueError(f"it holds cells {arrays['cells'][:4].tolist()}..., not the "
-                                 f"{len(expected_cells)} cells of tile {tile}")
-            pm = ProfileMap(order=self.order, distances=distances, meta=meta, **arrays)
-        except Exception as exc:  # zipfile, numpy and json raise many types here
-            raise CheckpointError(
-                f"checkpoint file {str(path)!r} is corrupted ({type(exc).__name__}: {exc}); "
-                f"delete it to recompute its tile, or delete {str(self.path)!r} to start "
-                f"the build over") from None
-        return pm
-
-    def remove(self):
-        self.close()
-        remove_own_files(self.path, _OWN_FILES)
 
 
 # --------------------------------------------------------------------------- tiles
@@ -432,7 +268,7 @@ def build_map(region, *, source, model=None, order=None, output, client=None,
     source : `~cnnext.photometry.base.PhotometrySource`
         Where the 2MASS stars come from (`~cnnext.photometry.VizierSource`,
         `~cnnext.photometry.IrsaSource`, `~cnnext.photometry.TableSource`,
-        `~cnnext.photometry.hats.HatsSource`, `~cnnext.fetch.LocalCatalogSource`,
+        `~cnnext.photometry.hats.HatsSource`, `~cnnext.photometry.local.LocalCatalogSource`,
         a mock sky, …).
     model : `~cnnext.model.CNNModel` or path-like, optional
         The network; default the shipped model.
@@ -440,7 +276,7 @@ def build_map(region, *, source, model=None, order=None, output, client=None,
         HEALPix order of the cells; must equal the model's order (a model
         predicts sightlines of the size it was trained on). Default: the model's.
     output : str or path-like
-        The map file to write (FITS, see `~cnnext.mapfile`).
+        The map file to write (FITS, see `~cnnext.io.mapfile`).
     client : `distributed.Client`, optional
         Run the tiles as Dask tasks on this client's cluster. Each worker loads the
         model once (from ``model.path``, which workers must be able to read; its
@@ -468,7 +304,7 @@ def build_map(region, *, source, model=None, order=None, output, client=None,
 
     Returns
     -------
-    `~cnnext.mapfile.ProfileMap`
+    `~cnnext.profiles.ProfileMap`
         The map, as written to ``output``. Its ``meta`` holds the provenance of
         `~cnnext.sightlines.profile_meta` plus ``region`` and ``build``.
 
@@ -508,7 +344,7 @@ def build_map(region, *, source, model=None, order=None, output, client=None,
     if output.exists() and not overwrite:
         raise FileExistsError(f"map file {str(output)!r} exists; pass overwrite=True to "
                               f"replace it")
-    if output.exists() and not _is_map_file(output):
+    if output.exists() and not is_map_file(output):
         # overwrite replaces a map, never another file that happens to have its name
         raise FileExistsError(f"{str(output)!r} exists and is not a cnnext map file; "
                               f"overwrite replaces only a map cnnext wrote: choose another "
@@ -534,10 +370,10 @@ def build_map(region, *, source, model=None, order=None, output, client=None,
     tiles, groups = tile_cells(cells, order, tile_order)
 
     source_key = getattr(source, "key", None)
-    checkpoint = _Checkpoint(checkpoint_path(output), {
-        "format": _CHECKPOINT_FORMAT, "model_sha256": model.sha256, "order": order,
+    checkpoint = Checkpoint(checkpoint_path(output), {
+        "format": CHECKPOINT_FORMAT, "model_sha256": model.sha256, "order": order,
         "tile_order": tile_order, "n_cells": int(cells.size),
-        "cells_sha256": _sha256_cells(cells), "source": source_key})
+        "cells_sha256": sha256_cells(cells), "source": source_key})
     checkpoint.open(resume=resume)
     try:
         done = _run_tiles(checkpoint, tiles, groups, source, model, client=client,
@@ -560,20 +396,6 @@ def build_map(region, *, source, model=None, order=None, output, client=None,
     checkpoint.remove()
     log.info("build_map: wrote %s (%d cells)", output, len(result))
     return result
-
-
-def _is_map_file(path):
-    """Whether ``path`` is a FITS file with the header of a cnnext map."""
-    from astropy.io import fits
-
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # a damaged file is simply not a map
-            with fits.open(path) as hdul:
-                return any(str(h.header.get("CNNXFMT", "")).startswith("cnnext-map")
-                           for h in hdul[1:2])
-    except Exception:  # not FITS, unreadable, a directory: not a map
-        return False
 
 
 def _run_tiles(checkpoint, tiles, groups, source, model, *, client, providers, progress_bar,

@@ -192,7 +192,7 @@ def _as_named(maps):
             named[name] = m
     if not named:
         raise ValueError("maps is empty: give at least one dust map")
-    from .mapfile import ProfileMap
+    from .profiles import ProfileMap
 
     for name, m in list(named.items()):
         if isinstance(m, ProfileMap):  # a map in memory (read_map, build_map)
@@ -325,7 +325,7 @@ def query_maps(maps, coords, *, quantity="A_V", law=None, mode="mean", units=Non
     ----------
     maps : DustMap, list of DustMap or dict of str to DustMap
         `dustmaps` query objects and/or `~cnnext.CNNExtinctionMap` objects (or
-        `~cnnext.mapfile.ProfileMap` maps in memory). With a
+        `~cnnext.profiles.ProfileMap` maps in memory). With a
         list, columns are named after the map (``marshall2006``, ``bayestar2019``,
         ``edenhofer2023``, ``cnnext``…); with a dict, after its keys.
     coords : `~astropy.coordinates.SkyCoord`
@@ -467,7 +467,7 @@ def compare_profiles(maps, coord, *, distances=None, **kwargs):
     >>> import numpy as np
     >>> from cnnext import CNNExtinctionMap
     >>> from cnnext.healpix import lonlat_to_cells
-    >>> from cnnext.mapfile import ProfileMap
+    >>> from cnnext.profiles import ProfileMap
     >>> d = np.arange(1, 101) * 0.1
     >>> cells = np.unique(lonlat_to_cells([284.0, 285.0, 286.0], [0.0, 0.0, 0.0], 7))
     >>> def simple_map(rate):  # A_V = rate x d (kpc) on three cells
@@ -521,7 +521,7 @@ def compare_slice(maps, l, *, b=0.0, distances=None, **kwargs):
     >>> import numpy as np
     >>> from cnnext import CNNExtinctionMap
     >>> from cnnext.healpix import lonlat_to_cells
-    >>> from cnnext.mapfile import ProfileMap
+    >>> from cnnext.profiles import ProfileMap
     >>> d = np.arange(1, 101) * 0.1
     >>> cells = np.unique(lonlat_to_cells([284.0, 285.0, 286.0], [0.0, 0.0, 0.0], 7))
     >>> def simple_map(rate):  # A_V = rate x d (kpc) on three cells
@@ -578,7 +578,7 @@ def plot_profiles(table, **kwargs):
     >>> import numpy as np
     >>> from cnnext import CNNExtinctionMap
     >>> from cnnext.healpix import lonlat_to_cells
-    >>> from cnnext.mapfile import ProfileMap
+    >>> from cnnext.profiles import ProfileMap
     >>> d = np.arange(1, 101) * 0.1
     >>> cells = np.unique(lonlat_to_cells([284.0, 285.0, 286.0], [0.0, 0.0, 0.0], 7))
     >>> def simple_map(rate):  # A_V = rate x d (kpc) on three cells
@@ -620,7 +620,7 @@ def plot_slices(table, **kwargs):
     >>> import numpy as np
     >>> from cnnext import CNNExtinctionMap
     >>> from cnnext.healpix import lonlat_to_cells
-    >>> from cnnext.mapfile import ProfileMap
+    >>> from cnnext.profiles import ProfileMap
     >>> d = np.arange(1, 101) * 0.1
     >>> cells = np.unique(lonlat_to_cells([284.0, 285.0, 286.0], [0.0, 0.0, 0.0], 7))
     >>> def simple_map(rate):  # A_V = rate x d (kpc) on three cells

@@ -48,7 +48,7 @@ class DemoResult:
         Output directory.
     map_path : `pathlib.Path`
         The map file built from the mock sky.
-    profile_map : `~cnnext.mapfile.ProfileMap`
+    profile_map : `~cnnext.profiles.ProfileMap`
         The map.
     truth : `numpy.ndarray`
         True cumulative A_V (mag) of each map cell at the map's distances.
@@ -122,7 +122,7 @@ def demo_figures(profile_map, truth, outdir, *, source=None, n_profiles=4, dpi=1
 
     Parameters
     ----------
-    profile_map : `~cnnext.mapfile.ProfileMap`
+    profile_map : `~cnnext.profiles.ProfileMap`
         The predicted map.
     truth : array, shape (n_cells, n_dist)
         True cumulative A_V of each cell at the map's distances (mag).
@@ -151,7 +151,7 @@ def demo_figures(profile_map, truth, outdir, *, source=None, n_profiles=4, dpi=1
     from . import compare, plotting
     from .healpix import cell_centres
     from .map import CNNExtinctionMap
-    from .mapfile import ProfileMap
+    from .profiles import ProfileMap
 
     outdir = Path(outdir)
     pm = profile_map

@@ -3,9 +3,10 @@
 Download the 2MASS stars of a region into a local catalogue, for offline builds.
 
 `fetch_region` asks a photometry source (VizieR, IRSA, …) for the stars of a
-region tile by tile and writes one Parquet file per tile; `LocalCatalogSource`
-reads the catalogue back as a photometry source, so that `~cnnext.build_map` runs
-offline afterwards::
+region tile by tile and writes one Parquet file per tile (`cnnext.io.catalogue`);
+`~cnnext.photometry.local.LocalCatalogSource` (also importable from here) reads the
+catalogue back as a photometry source, so that `~cnnext.build_map` runs offline
+afterwards::
 
     cat = fetch_region("galactic; box(280, 0, 46, 10, 0)", source=VizierSource(),
                        output="carina-2mass")
@@ -30,59 +31,35 @@ whole download (for a Dask cluster, see :doc:`scaling`), see `to_hats`.
 """
 
 import io
-import json
 import logging
 import os
 import warnings
 from pathlib import Path
 
-import astropy.units as u
 import numpy as np
 from astropy.coordinates import SkyCoord
-from astropy.table import Table
 
-from ._files import atomic_write_bytes, manifest_format, remove_own_files, take_lock
-from .build import _sha256_cells, _with_retries, default_tile_order
+from .build import _with_retries, default_tile_order
 from .exceptions import CheckpointError, CnnextWarning, PhotometryError
-from .healpix import cell_centres, check_order, child_cells, lonlat_to_cells
-from .photometry.base import FLAG_COLUMNS, STAR_COLUMNS, PhotometrySource
-from .region import check_cells, region_to_cells
+from .healpix import check_order
+from .io.catalogue import (
+    CATALOGUE_FORMAT,
+    OWN_FILES,
+    read_manifest,
+    require_pyarrow,
+    stars_to_parquet_bytes,
+    tile_name,
+    write_manifest,
+)
+from .io.checkpoint import sha256_cells
+from .io.core import atomic_write_bytes, manifest_format, remove_own_files, take_lock
+from .photometry.local import LocalCatalogSource
+from .region import region_to_cells
 
 __all__ = ["fetch_region", "LocalCatalogSource", "to_hats"]
 
 log = logging.getLogger(__name__)
 
-_FORMAT = "cnnext-catalogue-1"
-#: The files a fetch writes in its directory (all that ``overwrite`` deletes).
-_OWN_FILES = ("manifest.json", "cells.npy", "tiles/tile-*.parquet", "tiles/*.tmp")
-
-
-def _require_pyarrow():
-    try:
-        import pyarrow.parquet  # noqa: F401
-    except ImportError:
-        raise ImportError("local catalogues are Parquet files and need pyarrow: "
-                          "pip install pyarrow") from None
-
-
-def _tile_name(tile_order, tile):
-    return f"tile-{tile_order}-{int(tile)}.parquet"
-
-
-def _stars_to_parquet_bytes(stars):
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    arrays = {c: pa.array(np.asarray(stars[c], dtype=np.float64)) for c in STAR_COLUMNS}
-    for c in FLAG_COLUMNS:
-        if c in stars.colnames:
-            arrays[c] = _str3_to_arrow(np.asarray(stars[c]))
-    arrays["cell"] = pa.array(np.asarray(stars["cell"], dtype=np.int64))
-    # astropy's Parquet reader wants the width of string columns (else it warns)
-    meta = {f"table::len::{c}".encode(): b"3" for c in FLAG_COLUMNS if c in arrays}
-    buf = io.BytesIO()
-    pq.write_table(pa.table(arrays, metadata=meta), buf, compression="zstd")
-    return buf.getvalue()
 
 
 def fetch_region(region, *, source, output, order=7, tile_order=None, overwrite=False,
@@ -141,7 +118,7 @@ def fetch_region(region, *, source, output, order=7, tile_order=None, overwrite=
     >>> cat.complete, len(cat.cells), sorted(p.name for p in out.iterdir())
     (True, 3, ['cells.npy', 'lock', 'manifest.json', 'tiles'])
     """
-    _require_pyarrow()
+    require_pyarrow()
     order = check_order(order)
     tile_order = default_tile_order(order) if tile_order is None else check_order(
         tile_order, "tile_order")
@@ -151,14 +128,14 @@ def fetch_region(region, *, source, output, order=7, tile_order=None, overwrite=
     cells = region_to_cells(region, order)
     if cells.size == 0:
         raise ValueError(f"region contains no HEALPix cell centre at order {order}")
-    manifest = {"format": _FORMAT, "order": order, "tile_order": tile_order,
-                "n_cells": int(cells.size), "cells_sha256": _sha256_cells(cells),
+    manifest = {"format": CATALOGUE_FORMAT, "order": order, "tile_order": tile_order,
+                "n_cells": int(cells.size), "cells_sha256": sha256_cells(cells),
                 "source": getattr(source, "key", None), "complete": False}
     if output.exists() and not output.is_dir():
         raise FileExistsError(f"output {str(output)!r} exists and is not a directory")
     # what an earlier fetch left (a lock file alone is no catalogue)
     contents = [p for p in output.iterdir() if p.name != "lock"] if output.exists() else []
-    if contents and overwrite and manifest_format(output) != _FORMAT:
+    if contents and overwrite and manifest_format(output) != CATALOGUE_FORMAT:
         # never delete a directory that is not a cnnext catalogue
         raise FileExistsError(f"{str(output)!r} exists and is not a cnnext catalogue (its "
                               f"manifest.json is missing or not cnnext's); overwrite deletes "
@@ -188,14 +165,14 @@ def _fetch_tiles(source, output, cells, order, tile_order, manifest, fresh, prog
     if fresh:
         # overwrite: the files of the earlier fetch (checked to be a cnnext catalogue),
         # nothing else; not the lock we hold
-        remove_own_files(output, _OWN_FILES)
+        remove_own_files(output, OWN_FILES)
         tiles_dir.mkdir(exist_ok=True)
         buf = io.BytesIO()
         np.save(buf, cells)
         atomic_write_bytes(output / "cells.npy", buf.getvalue())
-        _write_manifest(output, manifest)
+        write_manifest(output, manifest)
     else:
-        old = _read_manifest(output)
+        old = read_manifest(output)
         labels = {"order": "HEALPix order", "tile_order": "tile order",
                   "cells_sha256": "region (cells)", "n_cells": "region (number of cells)"}
         diffs = [f"{label}: existing {old.get(key)!r}, now {manifest[key]!r}"
@@ -217,7 +194,7 @@ def _fetch_tiles(source, output, cells, order, tile_order, manifest, fresh, prog
     tiles, groups = tile_cells(cells, order, tile_order)
     present = {p.name for p in tiles_dir.glob("*.parquet")}
     pending = [(t, g) for t, g in zip(tiles.tolist(), groups)
-               if _tile_name(tile_order, t) not in present]
+               if tile_name(tile_order, t) not in present]
     bar = None
     if progress_bar:
         from tqdm.auto import tqdm
@@ -236,8 +213,8 @@ def _fetch_tiles(source, output, cells, order, tile_order, manifest, fresh, prog
                 log.warning("%s", exc)
                 failed[tile] = exc
                 continue
-            atomic_write_bytes(tiles_dir / _tile_name(tile_order, tile),
-                                _stars_to_parquet_bytes(stars))
+            atomic_write_bytes(tiles_dir / tile_name(tile_order, tile),
+                                stars_to_parquet_bytes(stars))
             if bar is not None:
                 bar.update(len(group))
     finally:
@@ -253,259 +230,8 @@ def _fetch_tiles(source, output, cells, order, tile_order, manifest, fresh, prog
     catalogue = LocalCatalogSource(output)
     manifest["complete"] = True
     manifest["n_stars"] = int(catalogue.count_stars())
-    _write_manifest(output, manifest)
+    write_manifest(output, manifest)
     return LocalCatalogSource(output)
-
-
-def _fixed3_bytes(column):
-    """
-    A column of 3-character ASCII strings (Arrow) as a numpy ``S3`` array without
-    Python objects; `None` when the strings are not all 3 bytes long.
-    """
-    import pyarrow as pa
-
-    arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
-    if arr.null_count or not len(arr):
-        return None
-    if pa.types.is_string(arr.type):
-        offset_type = np.int32
-    elif pa.types.is_large_string(arr.type):
-        offset_type = np.int64
-    else:
-        return None
-    offsets = np.frombuffer(arr.buffers()[1], offset_type)[arr.offset:arr.offset + len(arr) + 1]
-    if not np.all(np.diff(offsets) == 3):
-        return None
-    # all strings are exactly 3 bytes: the string data *is* an S3 array
-    return np.frombuffer(arr.buffers()[2], "S3", count=len(arr), offset=int(offsets[0]))
-
-
-def _flag_array(column):
-    """A column of 3-character flags as a numpy ``S3`` array."""
-    fixed = _fixed3_bytes(column)
-    if fixed is not None:
-        return fixed
-    return np.asarray(column.to_numpy(zero_copy_only=False).astype("U3")).astype("S3")
-
-
-def _str3_to_arrow(values):
-    """A numpy array of 3-character flags as an Arrow string array, built from buffers."""
-    import pyarrow as pa
-
-    n = values.size
-    if values.dtype.kind == "U" and values.dtype.itemsize == 12:
-        codes = np.ascontiguousarray(values).view("<u4").reshape(n, 3)
-        if n and codes.min() > 0 and codes.max() < 128:
-            # pure ASCII, exactly 3 characters each: the bytes are the string data
-            data = codes.astype(np.uint8).tobytes()
-            offsets = np.arange(0, 3 * n + 1, 3, dtype=np.int32).tobytes()
-            return pa.Array.from_buffers(pa.string(), n, [None, pa.py_buffer(offsets),
-                                                          pa.py_buffer(data)])
-    return pa.array(values.astype(str))
-
-
-def _bytes_to_str3(values):
-    """``S3`` to ``U3`` through integer codes: numpy's own string cast is ~50x slower."""
-    values = np.ascontiguousarray(values, dtype="S3")
-    codes = np.frombuffer(values.tobytes(), np.uint8).reshape(-1, 3).astype("<u4")
-    return codes.view("<U3").reshape(values.shape)
-
-
-def _write_manifest(path, manifest):
-    atomic_write_bytes(Path(path) / "manifest.json",
-                        json.dumps(manifest, indent=1, sort_keys=True).encode())
-
-
-def _read_manifest(path):
-    where = Path(path) / "manifest.json"
-    try:
-        manifest = json.loads(where.read_text())
-        if not isinstance(manifest, dict) or manifest.get("format") != _FORMAT:
-            raise ValueError("not a cnnext catalogue manifest")
-        for key in ("order", "tile_order"):
-            check_order(manifest[key], key)
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{str(path)!r} is not a cnnext catalogue directory "
-                                f"(no manifest.json); make one with cnnext.fetch.fetch_region "
-                                f"or `cnnext fetch`") from None
-    except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
-        raise CheckpointError(f"catalogue manifest {str(where)!r} is corrupted ({exc}); fetch "
-                              f"the region again") from None
-    return manifest
-
-
-class LocalCatalogSource(PhotometrySource):
-    """
-    A catalogue directory written by `fetch_region`, as a photometry source.
-
-    Only the tile files that hold the requested cells are read. Asking for a
-    cell the catalogue does not cover is an error (not an empty answer), so that a
-    map is never built from missing data. The object pickles small (path and
-    coverage only), so Dask workers open the files themselves.
-
-    Parameters
-    ----------
-    path : str or path-like
-        The catalogue directory.
-    key : str, optional
-        Cache/provenance key; default ``"local:<directory name>"``.
-
-    Attributes
-    ----------
-    order, tile_order : int
-        HEALPix orders of the covered cells and of the files.
-    cells : `numpy.ndarray`
-        Covered cells (at ``order``) whose tile file is present.
-    complete : bool
-        Whether the fetch finished.
-    """
-
-    def __init__(self, path, *, key=None):
-        _require_pyarrow()
-        self.path = Path(os.fspath(path))
-        manifest = _read_manifest(self.path)
-        self.manifest = manifest
-        self.order = int(manifest["order"])
-        self.tile_order = int(manifest["tile_order"])
-        self.complete = bool(manifest.get("complete"))
-        cells_file = self.path / "cells.npy"
-        try:
-            cells = np.load(cells_file, allow_pickle=False)
-            cells = check_cells(cells, self.order)
-        except Exception as exc:
-            raise CheckpointError(f"catalogue file {str(cells_file)!r} is corrupted or "
-                                  f"missing ({type(exc).__name__}: {exc}); fetch the region "
-                                  f"again") from None
-        tiles_dir = self.path / "tiles"
-        present = {int(p.name.split("-")[2].split(".")[0])
-                   for p in tiles_dir.glob(f"tile-{self.tile_order}-*.parquet")}
-        shift = 2 * (self.order - self.tile_order)
-        have = np.isin(cells >> shift, np.fromiter(present, np.int64, len(present)))
-        self.cells = cells[have]
-        self.key = key or f"local:{self.path.name}"
-
-    def __repr__(self):
-        return (f"<LocalCatalogSource {str(self.path)!r}: {len(self.cells)} cells at order "
-                f"{self.order}{'' if self.complete else ', incomplete'}>")
-
-    def _tile_file(self, tile):
-        return self.path / "tiles" / _tile_name(self.tile_order, tile)
-
-    def count_stars(self):
-        """Return the number of stars in the catalogue (from the Parquet footers)."""
-        import pyarrow.parquet as pq
-
-        tiles = np.unique(self.cells >> (2 * (self.order - self.tile_order)))
-        return sum(pq.ParquetFile(self._tile_file(t)).metadata.num_rows for t in tiles)
-
-    def _read_tiles(self, tiles):
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        parts = []
-        for tile in tiles:
-            path = self._tile_file(tile)
-            try:
-                # one thread: tiles are already read in parallel by Dask workers, and
-                # pyarrow's thread pool costs more than it gains on small files
-                parts.append(pq.read_table(path, use_threads=False))
-            except (OSError, pa.ArrowException) as exc:
-                raise CheckpointError(f"catalogue file {str(path)!r} is corrupted ({exc}); "
-                                      f"delete it and rerun fetch_region to download that "
-                                      f"tile again") from None
-        if not parts:
-            return None
-        return pa.concat_tables(parts, promote_options="default") if len(parts) > 1 \
-            else parts[0]
-
-    def query_cells(self, cells, order, *, progress_bar=False):
-        """
-        Return the stars of nested Galactic HEALPix ``cells`` at ``order``.
-
-        Parameters
-        ----------
-        cells : array of int
-            Cells (duplicates ignored).
-        order : int
-            Their HEALPix order (any; the catalogue's own order reads fastest).
-        progress_bar : bool
-            Accepted for a uniform interface.
-
-        Returns
-        -------
-        stars : `~astropy.table.Table`
-            Star table sorted by cell, with an int64 ``cell`` column.
-
-        Raises
-        ------
-        ValueError
-            Some cells are not (entirely) covered by the catalogue.
-        """
-        order = check_order(order)
-        cells = check_cells(cells, order)
-        if order >= self.order:
-            needed = np.unique(cells >> (2 * (order - self.order)))
-        else:
-            needed = child_cells(cells, order, self.order)
-        missing = np.setdiff1d(needed, self.cells)
-        if missing.size:
-            raise ValueError(f"{missing.size} requested cell(s) (at order {self.order}: "
-                             f"{missing[:5].tolist()}{'...' if missing.size > 5 else ''}) are "
-                             f"not in catalogue {str(self.path)!r}; fetch them with "
-                             f"fetch_region")
-        tiles = np.unique(needed >> (2 * (self.order - self.tile_order)))
-        table = self._read_tiles(tiles)
-        names = [c for c in (*STAR_COLUMNS, *FLAG_COLUMNS) if table is not None and
-                 c in table.column_names]
-        if table is None or table.num_rows == 0:
-            from .photometry.table import _empty_with_cells
-            return _empty_with_cells()
-        stored = table.column("cell").to_numpy()
-        if order == self.order:
-            star_cells = stored
-        elif order < self.order:
-            star_cells = stored >> (2 * (self.order - order))
-        else:
-            star_cells = lonlat_to_cells(table.column("l").to_numpy(),
-                                         table.column("b").to_numpy(), order)
-        pos = np.clip(np.searchsorted(cells, star_cells), 0, cells.size - 1)
-        keep = np.flatnonzero(cells[pos] == star_cells)
-        keep = keep[np.argsort(star_cells[keep], kind="stable")]
-        out = Table()
-        for name in names:
-            if name in FLAG_COLUMNS:
-                out[name] = _bytes_to_str3(_flag_array(table.column(name))[keep])
-            else:
-                out[name] = table.column(name).to_numpy()[keep]
-        out["cell"] = star_cells[keep].astype(np.int64)
-        out["l"].unit = out["b"].unit = u.deg
-        for name in STAR_COLUMNS[2:]:
-            out[name].unit = u.mag
-        return out
-
-    def query_cone(self, coord, radius):
-        """
-        Return the stars within ``radius`` of ``coord`` (the cone must be covered).
-        """
-        from .photometry.table import _check_cone
-        from .region import _cone_cells
-
-        centre, radius_deg = _check_cone(coord, radius)
-        cells = _cone_cells(centre.l.deg, centre.b.deg, radius_deg, self.order)
-        # the widened cone may reach past the coverage: require only the cells whose
-        # centres are inside the cone itself, read whatever else is there
-        l, b = cell_centres(cells, self.order)
-        inner = SkyCoord(l, b, unit="deg", frame="galactic").separation(centre).deg <= radius_deg
-        missing = np.setdiff1d(cells[inner], self.cells)
-        if missing.size:
-            raise ValueError(f"the cone reaches {missing.size} cell(s) that are not in "
-                             f"catalogue {str(self.path)!r}; fetch them with fetch_region")
-        stars = self.query_cells(np.intersect1d(cells, self.cells), self.order)
-        sep = SkyCoord(stars["l"], stars["b"], unit="deg", frame="galactic").separation(
-            centre).to_value(u.deg)
-        stars = stars[sep <= radius_deg]
-        stars.remove_column("cell")
-        return stars
 
 
 def to_hats(catalogue, output, *, catalog_name=None, highest_order=7, progress_bar=False,

@@ -30,15 +30,9 @@ from scipy.special import ndtri
 from .exceptions import CnnextWarning
 from .extinction import ExtinctionLaw
 from .healpix import check_order
-from .mapfile import (
-    FLAG_FEW_STARS,
-    FLAG_NO_DATA,
-    FLAG_OUTSIDE_MODEL,
-    FLAG_PARTIAL,
-    ProfileMap,
-    read_map,
-)
+from .io.mapfile import read_map
 from .observation import DESCRIPTORS
+from .profiles import FLAG_FEW_STARS, FLAG_NO_DATA, FLAG_OUTSIDE_MODEL, FLAG_PARTIAL, ProfileMap
 
 with warnings.catch_warnings():
     # dustmaps warns at import time when ~/.dustmapsrc is missing or overridden; cnnext
@@ -193,7 +187,7 @@ class CNNExtinctionMap(DustMap):
     Two ways to answer:
 
     - **File mode** (``map_fname``): profiles come from a map file written by
-      `~cnnext.build_map` / `~cnnext.mapfile.ProfileMap.write`; nothing is
+      `~cnnext.build_map` / `~cnnext.profiles.ProfileMap.write`; nothing is
       computed and nothing is downloaded. Cells not in the map give NaN.
     - **On-the-fly mode** (no ``map_fname``, or ``map_fname`` *and* ``source``):
       a cell not known yet is computed from the stars of ``source`` with the
@@ -211,7 +205,7 @@ class CNNExtinctionMap(DustMap):
     source : `~cnnext.photometry.base.PhotometrySource`, optional
         Where on-the-fly stars come from; default
         `~cnnext.photometry.VizierSource` (2MASS from VizieR).
-    map_fname : str, path-like or `~cnnext.mapfile.ProfileMap`, optional
+    map_fname : str, path-like or `~cnnext.profiles.ProfileMap`, optional
         A cnnext map file (or a map already in memory): file mode.
     cache : bool or path-like
         On-the-fly mode: `True` (default) keeps computed profiles under
@@ -272,7 +266,7 @@ class CNNExtinctionMap(DustMap):
     >>> from astropy.coordinates import SkyCoord
     >>> from cnnext import CNNExtinctionMap
     >>> from cnnext.healpix import lonlat_to_cells
-    >>> from cnnext.mapfile import ProfileMap
+    >>> from cnnext.profiles import ProfileMap
     >>> d = np.array([1.0, 2.0, 3.0])
     >>> pm = ProfileMap(cells=[lonlat_to_cells(280.0, 0.0, 7)], order=7, distances=d,
     ...                 av=[[1.0, 3.0, 4.0]], sigma=[[0.1, 0.2, 0.3]], n_stars=[500],
@@ -337,7 +331,7 @@ class CNNExtinctionMap(DustMap):
                                       av=np.zeros((0, nd)), sigma=np.zeros((0, nd)),
                                       n_stars=np.zeros(0), meta=meta)
             if cache is not False and cache is not None:
-                from ._cache import ProfileCache, default_cache_root
+                from .io.cache import ProfileCache, default_cache_root
 
                 root = default_cache_root() if cache is True else Path(cache)
                 self._cache = ProfileCache(root, model_sha256=self._model.sha256,
@@ -412,7 +406,7 @@ class CNNExtinctionMap(DustMap):
 
     @property
     def profile_map(self):
-        """The profiles known so far, as a `~cnnext.mapfile.ProfileMap` (can be written)."""
+        """The profiles known so far, as a `~cnnext.profiles.ProfileMap` (can be written)."""
         return self._map
 
     @property
@@ -535,9 +529,9 @@ class CNNExtinctionMap(DustMap):
             the result, without the sample/percentile axis).
         return_flags : bool
             Also return a structured array (shape ``coords.shape``) with the cell's
-            ``n_stars``, ``flags`` (`~cnnext.mapfile.FLAG_FEW_STARS`,
-            `~cnnext.mapfile.FLAG_OUTSIDE_MODEL`, `~cnnext.mapfile.FLAG_PARTIAL`,
-            `~cnnext.mapfile.FLAG_NO_DATA`), reliable distance range ``dmin``,
+            ``n_stars``, ``flags`` (`~cnnext.profiles.FLAG_FEW_STARS`,
+            `~cnnext.profiles.FLAG_OUTSIDE_MODEL`, `~cnnext.profiles.FLAG_PARTIAL`,
+            `~cnnext.profiles.FLAG_NO_DATA`), reliable distance range ``dmin``,
             ``dmax`` (kpc), and how deep the cell was observed, estimated from its
             stars (`cnnext.observation`): ``m10_J``, ``m10_H``, ``m10_Ks`` (S/N-10
             magnitudes) and ``peak_J``, ``peak_H``, ``peak_Ks`` (count turnovers),

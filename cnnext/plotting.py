@@ -408,7 +408,7 @@ def plot_comparison_profiles(table, *, ax=None, truth=None):
        >>> from cnnext import CNNExtinctionMap
        >>> from cnnext.compare import compare_profiles
        >>> from cnnext.healpix import lonlat_to_cells
-       >>> from cnnext.mapfile import ProfileMap
+       >>> from cnnext.profiles import ProfileMap
        >>> from cnnext.plotting import plot_comparison_profiles
        >>> from cnnext.synthetic import MockSky
        >>> sky = MockSky(seed=2022)
@@ -475,7 +475,7 @@ def plot_comparison_slices(table, *, fig=None, vmax=None, cmap="magma_r"):
        >>> from cnnext import CNNExtinctionMap
        >>> from cnnext.compare import compare_slice
        >>> from cnnext.healpix import lonlat_to_cells
-       >>> from cnnext.mapfile import ProfileMap
+       >>> from cnnext.profiles import ProfileMap
        >>> from cnnext.plotting import plot_comparison_slices
        >>> from cnnext.synthetic import MockSky
        >>> sky = MockSky(seed=2022)

@@ -3,7 +3,7 @@
 From stars to extinction profiles: the one pipeline shared by every consumer.
 
 `predict_cells` turns a star table (stars tagged with their HEALPix sightline cell)
-into a `~cnnext.mapfile.ProfileMap`: CMDs made with the model's own
+into a `~cnnext.profiles.ProfileMap`: CMDs made with the model's own
 `~cnnext.cmd.CMDSpec`, network inference in batches, and the per-cell quality
 information (star count, flags, reliable distance range) and provenance that maps
 and query results carry. `compute_cells` adds the photometry query in front.
@@ -48,8 +48,8 @@ import numpy as np
 
 from .cmd import build_cmds
 from .healpix import cell_centres, check_order, lonlat_to_cells
-from .mapfile import FLAG_FEW_STARS, FLAG_OUTSIDE_MODEL, FLAG_PARTIAL, ProfileMap
 from .observation import estimate_cells
+from .profiles import FLAG_FEW_STARS, FLAG_OUTSIDE_MODEL, FLAG_PARTIAL, ProfileMap
 
 __all__ = ["predict_cells", "compute_cells", "profile_meta", "training_region",
            "in_region", "faint_ks_limit", "reliable_range", "RED_CLUMP_MKS",
@@ -237,7 +237,7 @@ def predict_cells(stars, cells, model, *, source_key=None, batch_size=None,
         listed in ``cells`` are ignored.
     cells : array of int
         The cells to compute (duplicates are ignored); a cell without stars gets
-        a NaN profile flagged `~cnnext.mapfile.FLAG_FEW_STARS`.
+        a NaN profile flagged `~cnnext.profiles.FLAG_FEW_STARS`.
     model : `~cnnext.model.CNNModel`
         The network; its CMD spec, HEALPix order, distances, ``min_stars``,
         training region and extinction law are used.
@@ -251,7 +251,7 @@ def predict_cells(stars, cells, model, *, source_key=None, batch_size=None,
 
     Returns
     -------
-    `~cnnext.mapfile.ProfileMap`
+    `~cnnext.profiles.ProfileMap`
         One row per cell (sorted): A_V profile and sigma (NaN for few stars),
         ``n_stars``, ``flags``, ``dmin``/``dmax`` and ``meta`` (``model_sha256``,
         ``extinction_law``, ``cmd_spec``, ``min_stars``, ``source``,
@@ -425,7 +425,7 @@ def compute_cells(cells, *, source, model, batch_size=None, progress_bar=False):
 
     Returns
     -------
-    `~cnnext.mapfile.ProfileMap`
+    `~cnnext.profiles.ProfileMap`
 
     Examples
     --------

@@ -81,7 +81,7 @@ def make_source(spec):
             from ..photometry.hats import HatsSource
 
             return HatsSource(path)
-        from ..fetch import LocalCatalogSource
+        from ..photometry.local import LocalCatalogSource
 
         return LocalCatalogSource(path)
     if path.is_file():
@@ -113,7 +113,7 @@ def _client(workers, verbose=False):
 def run(args):
     """Run ``cnnext map`` with the parsed ``args``; return the exit status."""
     from ..build import build_map
-    from ..mapfile import FLAG_FEW_STARS
+    from ..profiles import FLAG_FEW_STARS
 
     if args.workers < 1:
         raise ValueError(f"--workers must be at least 1, got {args.workers}")

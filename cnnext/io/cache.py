@@ -31,9 +31,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ._files import atomic_open
-from .exceptions import CnnextWarning
-from .mapfile import ROW_ARRAYS, ProfileMap
+from ..exceptions import CnnextWarning
+from ..profiles import ROW_ARRAYS, ProfileMap
+from .core import atomic_open, cache_root
 
 __all__ = ["ProfileCache", "default_cache_root"]
 
@@ -49,18 +49,10 @@ def default_cache_root():
     """
     Return the folder of the profile cache.
 
-    ``cnnext.conf.cache_dir`` when set, else astropy's cache directory + ``cnnext``;
-    profiles live in its ``profiles`` sub-folder.
+    ``cnnext.conf.cache_dir`` when set, else astropy's cache directory + ``cnnext``
+    (`cnnext.io.core.cache_root`); profiles live in its ``profiles`` sub-folder.
     """
-    from .config import conf
-
-    if conf.cache_dir:
-        base = Path(conf.cache_dir).expanduser()
-    else:
-        from astropy.config.paths import get_cache_dir
-
-        base = Path(get_cache_dir()) / "cnnext"
-    return base / "profiles"
+    return cache_root() / "profiles"
 
 
 def _digest(arrays):
@@ -101,8 +93,8 @@ class ProfileCache:
     --------
     >>> import tempfile
     >>> import numpy as np
-    >>> from cnnext.mapfile import ProfileMap
-    >>> from cnnext._cache import ProfileCache
+    >>> from cnnext.profiles import ProfileMap
+    >>> from cnnext.io.cache import ProfileCache
     >>> d = np.array([0.5, 1.0])
     >>> cache = ProfileCache(tempfile.mkdtemp(), model_sha256="ab" * 32,
     ...                      source_key="table:demo", order=7, distances=d)
@@ -266,7 +258,7 @@ class ProfileCache:
 
     def put(self, pmap):
         """
-        Store the profiles of a `~cnnext.mapfile.ProfileMap` (one file per tile).
+        Store the profiles of a `~cnnext.profiles.ProfileMap` (one file per tile).
 
         A folder that cannot be written is reported once (`CnnextWarning`); nothing
         is stored then, and no error is raised.

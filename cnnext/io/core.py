@@ -1,7 +1,11 @@
 # Licensed under a 3-clause BSD style license - see LICENSE.rst
 """
 Safe file operations for work directories, caches and checkpoints: complete-or-absent
-writes, and an advisory lock held by one process at a time.
+writes, an advisory lock held by one process at a time, and the one cache root.
+
+Every file cnnext writes goes through `atomic_open`; every work directory that one
+process at a time may write is guarded by `take_lock`; every cache lives under
+`cache_root`.
 """
 
 import json
@@ -10,10 +14,27 @@ import secrets
 from contextlib import contextmanager
 from pathlib import Path
 
-from .exceptions import CheckpointError
+from ..exceptions import CheckpointError
 
 __all__ = ["atomic_open", "atomic_write_bytes", "take_lock", "manifest_format",
-           "remove_own_files"]
+           "remove_own_files", "cache_root"]
+
+
+def cache_root():
+    """
+    Return cnnext's cache directory: ``cnnext.conf.cache_dir`` when set, else astropy's
+    cache directory + ``cnnext`` (not created here).
+
+    The profile cache, the photometry answers and the isochrone grid live in
+    sub-folders of it.
+    """
+    from ..config import conf
+
+    if conf.cache_dir:
+        return Path(conf.cache_dir).expanduser()
+    from astropy.config.paths import get_cache_dir
+
+    return Path(get_cache_dir()) / "cnnext"
 
 
 @contextmanager

@@ -11,7 +11,6 @@ import logging
 import threading
 import time
 from collections import deque
-from pathlib import Path
 
 import astropy.units as u
 import numpy as np
@@ -24,6 +23,7 @@ from requests.adapters import HTTPAdapter
 from ..config import conf
 from ..exceptions import PhotometryError
 from ..healpix import check_order, lonlat_to_cells
+from ..io.core import cache_root
 from .base import PhotometrySource, empty_star_table
 from .table import _check_cells, _check_cone, _empty_with_cells
 
@@ -56,13 +56,8 @@ class PermanentError(Exception):
 
 
 def cache_dir():
-    """Return cnnext's cache directory (``conf.cache_dir`` or astropy's cache + cnnext)."""
-    if conf.cache_dir:
-        path = Path(conf.cache_dir).expanduser()
-    else:
-        from astropy.config.paths import get_cache_dir
-
-        path = Path(get_cache_dir()) / "cnnext"
+    """Return cnnext's cache directory (`cnnext.io.core.cache_root`), created if needed."""
+    path = cache_root()
     path.mkdir(parents=True, exist_ok=True)
     return path
 

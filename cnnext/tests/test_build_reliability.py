@@ -17,7 +17,7 @@ import pytest
 
 from cnnext import build_map, conf
 from cnnext.build import checkpoint_path, tile_cells
-from cnnext.mapfile import read_map
+from cnnext.io.mapfile import read_map
 from cnnext.model import CNNModel
 from cnnext.photometry import TableSource
 from cnnext.region import region_to_cells

@@ -1,5 +1,5 @@
 # Licensed under a 3-clause BSD style license - see LICENSE.rst
-"""Tests of the persistent profile cache (cnnext._cache)."""
+"""Tests of the persistent profile cache (cnnext.io.cache)."""
 
 import multiprocessing
 import os
@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from cnnext import conf
-from cnnext._cache import COMPACT_THRESHOLD, ProfileCache, default_cache_root
 from cnnext.exceptions import CnnextWarning
-from cnnext.mapfile import FLAG_FEW_STARS, ProfileMap
+from cnnext.io.cache import COMPACT_THRESHOLD, ProfileCache, default_cache_root
+from cnnext.profiles import FLAG_FEW_STARS, ProfileMap
 
 D = np.array([0.5, 1.0, 1.5])
 SHA = "0123456789abcdef" * 4

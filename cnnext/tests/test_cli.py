@@ -12,7 +12,8 @@ from cnnext import __version__
 from cnnext.cli import main
 from cnnext.exceptions import CnnextWarning
 from cnnext.extinction import ExtinctionLaw
-from cnnext.mapfile import ProfileMap, read_map
+from cnnext.io.mapfile import read_map
+from cnnext.profiles import ProfileMap
 from cnnext.region import region_to_cells
 from cnnext.testing.dustmaps import write_bayestar_h5, write_edenhofer_fits, write_marshall_h5
 from cnnext.testing.models import write_tiny_model

@@ -18,7 +18,7 @@ from cnnext.compare import (
     query_maps,
 )
 from cnnext.healpix import lonlat_to_cells
-from cnnext.mapfile import ProfileMap
+from cnnext.profiles import ProfileMap
 from cnnext.testing.dustmaps import (
     MARSHALL_DISTANCES,
     write_bayestar_h5,

@@ -11,10 +11,11 @@ from astropy.coordinates import SkyCoord
 
 from cnnext import build_map, conf
 from cnnext.exceptions import CheckpointError, PhotometryError
-from cnnext.fetch import LocalCatalogSource, fetch_region
+from cnnext.fetch import fetch_region
 from cnnext.model import CNNModel
 from cnnext.photometry import TableSource
 from cnnext.photometry.base import PhotometrySource
+from cnnext.photometry.local import LocalCatalogSource
 from cnnext.region import region_to_cells
 from cnnext.testing.models import write_tiny_model
 from cnnext.testing.servers import random_stars

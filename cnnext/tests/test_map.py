@@ -26,7 +26,7 @@ from cnnext.exceptions import CnnextWarning, MapFileError, ModelFileError
 from cnnext.extinction import ExtinctionLaw
 from cnnext.healpix import lonlat_to_cells
 from cnnext.map import FLAGS_DTYPE
-from cnnext.mapfile import FLAG_FEW_STARS, FLAG_NO_DATA, FLAG_OUTSIDE_MODEL, ProfileMap
+from cnnext.profiles import FLAG_FEW_STARS, FLAG_NO_DATA, FLAG_OUTSIDE_MODEL, ProfileMap
 
 ORDER = 7
 NODES = np.arange(1, 11) * 0.5  # 0.5 ... 5 kpc

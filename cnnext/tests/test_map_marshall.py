@@ -18,7 +18,7 @@ from cnnext import CNNExtinctionMap
 from cnnext.exceptions import CnnextWarning
 from cnnext.extinction import ExtinctionLaw
 from cnnext.healpix import lonlat_to_cells
-from cnnext.mapfile import ProfileMap
+from cnnext.profiles import ProfileMap
 from cnnext.testing.dustmaps import MARSHALL_DISTANCES, write_marshall_h5
 
 pytestmark = pytest.mark.filterwarnings(

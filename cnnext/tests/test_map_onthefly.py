@@ -19,9 +19,9 @@ from astropy.coordinates import SkyCoord
 from cnnext import CNNExtinctionMap, conf
 from cnnext.exceptions import CnnextWarning
 from cnnext.healpix import lonlat_to_cells
-from cnnext.mapfile import FLAG_FEW_STARS
 from cnnext.model import CNNModel
 from cnnext.photometry.table import TableSource
+from cnnext.profiles import FLAG_FEW_STARS
 from cnnext.sightlines import predict_cells
 from cnnext.testing.models import write_tiny_model
 from cnnext.testing.servers import FakeVizier, random_stars

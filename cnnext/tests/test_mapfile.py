@@ -8,7 +8,8 @@ from astropy.io import fits
 from astropy.table import Table
 
 from cnnext.exceptions import MapFileError
-from cnnext.mapfile import FLAG_FEW_STARS, ProfileMap, read_map
+from cnnext.io.mapfile import read_map
+from cnnext.profiles import FLAG_FEW_STARS, ProfileMap
 
 D = np.arange(1, 101) * 0.1
 
@@ -132,3 +133,16 @@ def test_observation_estimates_roundtrip_and_old_maps(tmp_path):
         hdul.writeto(tmp_path / "old.fits", checksum=True)
     old = read_map(tmp_path / "old.fits")
     assert old.observation.shape == (3, 6) and np.isnan(old.observation).all()
+
+
+def test_old_import_path_still_works():
+    # cnnext.mapfile re-exports the in-memory map (cnnext.profiles) and the FITS
+    # reader and writer (cnnext.io.mapfile) for scripts written against it
+    import cnnext.io.mapfile
+    import cnnext.mapfile
+    import cnnext.profiles
+
+    assert cnnext.mapfile.ProfileMap is cnnext.profiles.ProfileMap
+    assert cnnext.mapfile.FLAG_PARTIAL == cnnext.profiles.FLAG_PARTIAL
+    assert cnnext.mapfile.read_map is cnnext.io.mapfile.read_map
+    assert cnnext.mapfile.write_map is cnnext.io.mapfile.write_map

@@ -8,9 +8,9 @@ from astropy.table import Table
 from cnnext import __version__
 from cnnext.cmd import CMDChannel, CMDSpec, build_cmds
 from cnnext.healpix import cell_centres, lonlat_to_cells
-from cnnext.mapfile import FLAG_FEW_STARS, FLAG_OUTSIDE_MODEL, FLAG_PARTIAL
 from cnnext.model import CNNModel
 from cnnext.photometry.table import TableSource
+from cnnext.profiles import FLAG_FEW_STARS, FLAG_OUTSIDE_MODEL, FLAG_PARTIAL
 from cnnext.sightlines import (
     DEFAULT_KS_FAINT,
     RED_CLUMP_MKS,

@@ -20,13 +20,13 @@ parallel over catalogues and resumes: finished chunks are never recomputed.
 
 import json
 import logging
-import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from ..healpix import cell_area, cell_centres, lonlat_to_cells
+from ..io.core import atomic_open
 from ..observation import DESCRIPTORS
 
 __all__ = ["Examples", "generate_dataset", "generate_evaluation_set", "load_examples",
@@ -203,10 +203,8 @@ def _chunk_path(root, split, i, r, k):
 
 def _save_chunk(path, **arrays):
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".part")
-    with open(tmp, "wb") as fh:
+    with atomic_open(path) as fh:
         np.savez(fh, **arrays)
-    os.replace(tmp, path)
 
 
 def _catalogue_task(args):

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..io.core import atomic_write_bytes
 from ..model import INPUT_NAME, OBS_INPUT_NAME, OUTPUT_NAMES, ModelMetadata
 
 __all__ = ["export_onnx", "network_to_onnx", "check_export", "update_metadata", "OPSET"]
@@ -262,9 +263,8 @@ def export_onnx(net, path, metadata, *, check=True):
     onnx.checker.check_model(model)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".part")
-    onnx.save(model, str(tmp))
-    tmp.replace(path)
+    # the bytes onnx.save writes, but complete-or-absent
+    atomic_write_bytes(path, model.SerializeToString())
     if check:
         diff = check_export(net, path)
         log.info("exported %s (%.2f MB); ONNX vs torch max |diff| %.2e", path,
@@ -315,7 +315,6 @@ def update_metadata(path, **changes):
         setattr(meta, key, value)
     meta.__post_init__()
     meta.write(model)
-    tmp = path.with_name(path.name + ".part")
-    onnx.save(model, str(tmp))
-    tmp.replace(path)
+    # the bytes onnx.save writes, but complete-or-absent
+    atomic_write_bytes(path, model.SerializeToString())
     return meta

@@ -12,7 +12,6 @@ training, evaluation and ONNX export.
 import json
 import logging
 import math
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ..exceptions import CheckpointError
+from ..io.core import atomic_open
 
 __all__ = ["fit", "FitResult", "resolve_device", "lr_factor", "predict_torch",
            "train_model", "TrainingRun"]
@@ -130,9 +130,8 @@ class FitResult:
 def _save_checkpoint(path, state):
     import torch
 
-    tmp = path.with_name(path.name + ".part")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    with atomic_open(path) as fh:
+        torch.save(state, fh)
 
 
 def _load_checkpoint(path, tag):
