@@ -94,7 +94,7 @@ nitpick_ignore_regex = [
     (r"py:.*", r"cnnext(\.\w+)*\._\w+(\.\w+)*"),
     # a property of FakeVizier's private base class, listed under its Attributes
     (r"py:obj", r"host_port"),
-    (r"py:.*", r"(numpy|np|astropy|matplotlib|scipy|pathlib|os|io|json|typing|"
+    (r"py:.*", r"(numpy|np|astropy|matplotlib|scipy|pathlib|os|io|json|typing|abc|"
                r"collections|concurrent|dataclasses|argparse|logging|threading|"
                r"dustmaps|regions|mocpy|lsdb|hats|dask|distributed|torch|onnx|"
                r"onnxruntime|astroquery|pyvo|requests|trustme|h5py|pandas|pyarrow|"
