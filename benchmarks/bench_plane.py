@@ -69,7 +69,7 @@ class FastMockSource(PhotometrySource):
         self.seed = int(seed)
         self.key = f"fastmock:{self.stars_per_cell:.0f}:{self.seed}"
 
-    def query_cells(self, cells, order, *, progress_bar=False):
+    def fetch_cells(self, cells, order, *, progress_bar=False):
         import astropy.units as u
         from astropy.table import Table
         from astropy_healpix import HEALPix, level_to_nside
@@ -111,6 +111,9 @@ class FastMockSource(PhotometrySource):
         t["cc_flg"] = np.full(n, "000")
         t["cell"] = star_cells
         return t
+
+    def fetch_cone(self, centre, radius_deg):
+        raise NotImplementedError("the benchmark's mock sky answers cell queries only")
 
 
 def stars_per_cell_for(total, cells, order):

@@ -41,7 +41,7 @@ from astropy.coordinates import SkyCoord
 
 from .build import _with_retries, default_tile_order
 from .exceptions import CheckpointError, CnnextWarning, PhotometryError
-from .healpix import check_order
+from .healpix import check_order, cover_cells
 from .io.catalogue import (
     CATALOGUE_FORMAT,
     OWN_FILES,
@@ -272,8 +272,7 @@ def to_hats(catalogue, output, *, catalog_name=None, highest_order=7, progress_b
         raise ImportError('to_hats needs lsdb: pip install "cnnext[scale]"') from None
     source = catalogue if isinstance(catalogue, LocalCatalogSource) else \
         LocalCatalogSource(catalogue)
-    tiles = np.unique(source.cells >> (2 * (source.order - source.tile_order)))
-    table = source._read_tiles(tiles)
+    table = source.read_tiles(cover_cells(source.cells, source.order, source.tile_order))
     frame = table.to_pandas()
     gal = SkyCoord(frame["l"].to_numpy(), frame["b"].to_numpy(), unit="deg", frame="galactic")
     icrs = gal.icrs

@@ -11,7 +11,7 @@ import numpy as np
 from astropy_healpix import HEALPix, level_to_nside
 
 __all__ = ["lonlat_to_cells", "cell_centres", "cell_area", "cell_size",
-           "parent_cells", "child_cells", "check_order"]
+           "parent_cells", "child_cells", "check_order", "cover_cells"]
 
 
 def check_order(order, name="order"):
@@ -124,3 +124,22 @@ def child_cells(cells, order, child_order):
         raise ValueError(f"child_order ({child_order}) must not be below order ({order})")
     cells = np.asarray(cells, dtype=np.int64).reshape(-1, 1)
     return np.sort(((cells << shift) + np.arange(1 << shift)).ravel())
+
+
+def cover_cells(cells, order, cover_order):
+    """
+    Return the cells at ``cover_order`` that cover ``cells`` at ``order`` (sorted,
+    unique): their parents when ``cover_order`` is coarser, all their children when
+    it is finer.
+
+    Examples
+    --------
+    >>> from cnnext.healpix import cover_cells
+    >>> cover_cells([121430, 121431, 7], 7, 4).tolist()
+    [0, 1897]
+    >>> cover_cells([1897], 4, 5).tolist()
+    [7588, 7589, 7590, 7591]
+    """
+    if check_order(cover_order, "cover_order") <= check_order(order):
+        return np.unique(parent_cells(cells, order, cover_order))
+    return child_cells(cells, order, cover_order)

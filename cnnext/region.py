@@ -38,7 +38,7 @@ from astropy.coordinates import Galactic, SkyCoord
 
 from .healpix import cell_centres, cell_size, check_order, child_cells, lonlat_to_cells
 
-__all__ = ["region_to_cells", "check_cells"]
+__all__ = ["region_to_cells", "check_cells", "cone_cells"]
 
 # Above this order the all-sky centre list (12 * 4**order cells) is too big to test
 # brute force; a cone search around the region's bounding circle gives candidates.
@@ -236,12 +236,13 @@ def _candidates(centre_gal, radius_deg, order):
     if order <= _BRUTE_FORCE_MAX_ORDER:
         cells, coords = _all_centres(order)
         return cells[coords.separation(centre_gal).deg <= radius_deg + 1e-9]
-    return _cone_cells(centre_gal.l.deg, centre_gal.b.deg, radius_deg, order)
+    return cone_cells(centre_gal.l.deg, centre_gal.b.deg, radius_deg, order)
 
 
-def _cone_cells(l, b, radius_deg, order):
+def cone_cells(l, b, radius_deg, order):
     """
-    Nested Galactic cells that overlap a cone (and a few more): a superset.
+    Return the nested Galactic cells at ``order`` that overlap a cone (and a few
+    more): a superset. ``l``, ``b`` and ``radius_deg`` are in degrees.
 
     astropy-healpix's cone search may leave out cells that the cone only grazes;
     widening the cone by a cell's size keeps every overlapping cell.

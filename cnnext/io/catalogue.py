@@ -25,7 +25,7 @@ import numpy as np
 
 from ..exceptions import CheckpointError
 from ..healpix import check_order
-from ..photometry.base import FLAG_COLUMNS, STAR_COLUMNS
+from ..stars import FLAG_COLUMNS, STAR_COLUMNS
 from .core import atomic_write_bytes
 
 __all__ = ["CATALOGUE_FORMAT", "OWN_FILES", "require_pyarrow", "tile_name",

@@ -11,22 +11,14 @@ of HEALPix cells or for a cone, whatever the server calls its columns:
 share.
 """
 
-from . import base, hats, irsa, local, table, vizier
+from . import base, hats, irsa, local, mock, table, vizier
 from .base import *  # noqa: F403
 from .hats import *  # noqa: F403
 from .irsa import *  # noqa: F403
 from .local import *  # noqa: F403
+from .mock import *  # noqa: F403
 from .table import *  # noqa: F403
 from .vizier import *  # noqa: F403
 
 __all__ = (base.__all__ + table.__all__ + vizier.__all__ + irsa.__all__ + hats.__all__
-           + local.__all__ + ["MockSky"])  # noqa: F405 (MockSky comes from __getattr__ below)
-
-
-def __getattr__(name):
-    # MockSky needs the Galaxy model (cnnext.synthetic): imported on first use only
-    if name == "MockSky":
-        from .mock import MockSky
-
-        return MockSky
-    raise AttributeError(f"module 'cnnext.photometry' has no attribute {name!r}")
+           + local.__all__ + mock.__all__)

@@ -24,8 +24,7 @@ from ..config import conf
 from ..exceptions import PhotometryError
 from ..healpix import check_order, lonlat_to_cells
 from ..io.core import cache_root
-from .base import PhotometrySource, empty_star_table
-from .table import _check_cells, _check_cone, _empty_with_cells
+from ..stars import PhotometrySource, empty_star_table, empty_with_cells
 
 __all__ = []
 
@@ -371,68 +370,33 @@ class TiledRemoteSource(PhotometrySource):
                     parts.append(part)
                 bar.update(1)
         if not parts:
-            return _empty_with_cells()
+            return empty_with_cells()
         out = dedupe(vstack(parts, join_type="exact") if len(parts) > 1 else parts[0])
         out = out[np.argsort(out["cell"], kind="stable")]
         if "designation" in out.colnames:
             out.remove_column("designation")
         return out
 
-    def query_cells(self, cells, order, *, progress_bar=False):
+    def fetch_cells(self, cells, order, *, progress_bar=False):
         """
-        Return the stars inside nested Galactic HEALPix ``cells`` at ``order``.
-
-        The cells are grouped into tiles at ``tile_order`` (one request per tile);
-        a truncated answer splits its tile into four and asks again, so no star is
-        silently lost.
-
-        Parameters
-        ----------
-        cells : array of int
-            Nested Galactic HEALPix cells (duplicates are ignored).
-        order : int
-            HEALPix order of ``cells``.
-        progress_bar : bool
-            Show a tqdm progress bar over tiles.
-
-        Returns
-        -------
-        stars : `~astropy.table.Table`
-            Star table sorted by cell, with an extra int64 column ``cell``.
+        The stars of checked ``cells``, grouped into tiles at ``tile_order`` (one
+        request per tile); a truncated answer splits its tile into four and asks
+        again, so no star is silently lost.
 
         Raises
         ------
         PhotometryError
             A tile could not be fetched (after retries); the message names it.
         """
-        order = check_order(order)
-        cells = _check_cells(cells, order)
-        if not cells.size:
-            return _empty_with_cells()
         tile_order = self.tile_order if self.tile_order is not None else \
             self._default_tile_order(order)
         return self._fetch_tiles(cells, order, tile_order, progress_bar=progress_bar)
 
-    def query_cone(self, coord, radius):
+    def fetch_cone(self, centre, radius_deg):
         """
-        Return the stars within ``radius`` of ``coord``.
-
-        One request; if the answer is truncated, the cone is covered with HEALPix
-        tiles that are fetched (and split) as in `query_cells`.
-
-        Parameters
-        ----------
-        coord : `~astropy.coordinates.SkyCoord`
-            Scalar position, any frame.
-        radius : `~astropy.units.Quantity`
-            Angle.
-
-        Returns
-        -------
-        stars : `~astropy.table.Table`
-            Star table (no ``cell`` column).
+        One request for the cone; if the answer is truncated, the cone is covered
+        with HEALPix tiles that are fetched (and split) as in `fetch_cells`.
         """
-        centre, radius_deg = _check_cone(coord, radius)
         icrs = centre.icrs
         ra, dec = float(icrs.ra.to_value(u.deg)), float(icrs.dec.to_value(u.deg))
         what = f"{self.key}: cone {ra:.5f} {dec:+.5f} r={radius_deg:.4f} deg"
@@ -443,12 +407,10 @@ class TiledRemoteSource(PhotometrySource):
             hp = HEALPix(nside=level_to_nside(order), order="nested", frame="galactic")
             cells = np.unique(hp.cone_search_skycoord(centre, radius_deg * u.deg * 1.02))
             stars = self._fetch_tiles(cells.astype(np.int64), order, order, kind="cone tile")
-            stars.remove_column("cell")
         elif "designation" in stars.colnames:
             stars = dedupe(stars)
             stars.remove_column("designation")
-        gal = SkyCoord(stars["l"], stars["b"], unit="deg", frame="galactic")
-        return stars[gal.separation(centre).to_value(u.deg) <= radius_deg]
+        return stars
 
 
 def _children_to_fetch(tile, t_order, cells, order):

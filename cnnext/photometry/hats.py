@@ -16,9 +16,9 @@ import numpy as np
 from astropy.coordinates import SkyCoord
 from astropy.table import Table
 
-from ..healpix import check_order, lonlat_to_cells
-from .base import PhotometrySource
-from .table import COLUMN_ALIASES, _check_cells, _check_cone, _empty_with_cells, to_star_table
+from ..healpix import lonlat_to_cells
+from ..stars import PhotometrySource, empty_star_table, empty_with_cells, select_cells
+from .table import COLUMN_ALIASES, to_star_table
 
 __all__ = ["HatsSource"]
 
@@ -151,45 +151,27 @@ class HatsSource(PhotometrySource):
             frame = catalog.compute(progress_bar=False)
         return _frame_to_table(frame)
 
-    def query_cells(self, cells, order, *, progress_bar=False):
-        """
-        Return the stars inside nested Galactic HEALPix ``cells`` at ``order``.
-
-        Returns
-        -------
-        stars : `~astropy.table.Table`
-            Star table sorted by cell, with an int64 ``cell`` column.
-        """
+    def fetch_cells(self, cells, order, *, progress_bar=False):
+        """The stars of checked ``cells``: one MOC search."""
         lsdb = _import_lsdb()
-        order = check_order(order)
-        cells = _check_cells(cells, order)
-        if cells.size == 0:
-            return _empty_with_cells()
         table = self._compute(lsdb.MOCSearch(self._search_moc(cells, order), fine=True))
         if len(table) == 0:
-            return _empty_with_cells()
+            return empty_with_cells()
         stars = to_star_table(table, columns=self.columns)
         star_cells = lonlat_to_cells(stars["l"], stars["b"], order)
-        pos = np.clip(np.searchsorted(cells, star_cells), 0, cells.size - 1)
-        keep = np.flatnonzero(cells[pos] == star_cells)
-        keep = keep[np.argsort(star_cells[keep], kind="stable")]
+        keep = select_cells(star_cells, cells)
         out = stars[keep]
         out["cell"] = star_cells[keep].astype(np.int64)
         return out
 
-    def query_cone(self, coord, radius):
-        """Return the stars within ``radius`` (angle) of ``coord`` (scalar SkyCoord)."""
+    def fetch_cone(self, centre, radius_deg):
+        """The stars of one LSDB cone search."""
         lsdb = _import_lsdb()
-        centre, radius_deg = _check_cone(coord, radius)
         icrs = centre.icrs
         table = self._compute(lsdb.ConeSearch(icrs.ra.deg, icrs.dec.deg, radius_deg * 3600.0))
         if len(table) == 0:
-            from .base import empty_star_table
             return empty_star_table()
-        stars = to_star_table(table, columns=self.columns)
-        sep = SkyCoord(stars["l"], stars["b"], unit="deg", frame="galactic").separation(
-            centre).to_value(u.deg)
-        return stars[sep <= radius_deg]
+        return to_star_table(table, columns=self.columns)
 
 
 def _frame_to_table(frame):

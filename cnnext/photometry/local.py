@@ -13,10 +13,10 @@ from astropy.coordinates import SkyCoord
 from astropy.table import Table
 
 from ..exceptions import CheckpointError
-from ..healpix import cell_centres, check_order, child_cells, lonlat_to_cells
+from ..healpix import cell_centres, cover_cells, lonlat_to_cells, parent_cells
 from ..io.catalogue import bytes_to_str3, flag_array, read_manifest, require_pyarrow, tile_name
-from ..region import check_cells
-from .base import FLAG_COLUMNS, STAR_COLUMNS, PhotometrySource
+from ..region import check_cells, cone_cells
+from ..stars import FLAG_COLUMNS, STAR_COLUMNS, PhotometrySource, empty_with_cells, select_cells
 
 __all__ = ["LocalCatalogSource"]
 
@@ -66,8 +66,8 @@ class LocalCatalogSource(PhotometrySource):
         tiles_dir = self.path / "tiles"
         present = {int(p.name.split("-")[2].split(".")[0])
                    for p in tiles_dir.glob(f"tile-{self.tile_order}-*.parquet")}
-        shift = 2 * (self.order - self.tile_order)
-        have = np.isin(cells >> shift, np.fromiter(present, np.int64, len(present)))
+        have = np.isin(parent_cells(cells, self.order, self.tile_order),
+                       np.fromiter(present, np.int64, len(present)))
         self.cells = cells[have]
         self.key = key or f"local:{self.path.name}"
 
@@ -82,10 +82,11 @@ class LocalCatalogSource(PhotometrySource):
         """Return the number of stars in the catalogue (from the Parquet footers)."""
         import pyarrow.parquet as pq
 
-        tiles = np.unique(self.cells >> (2 * (self.order - self.tile_order)))
+        tiles = cover_cells(self.cells, self.order, self.tile_order)
         return sum(pq.ParquetFile(self._tile_file(t)).metadata.num_rows for t in tiles)
 
-    def _read_tiles(self, tiles):
+    def read_tiles(self, tiles):
+        """Return the stars of the given tiles as one Arrow table (`None` for no tile)."""
         import pyarrow as pa
         import pyarrow.parquet as pq
 
@@ -105,59 +106,35 @@ class LocalCatalogSource(PhotometrySource):
         return pa.concat_tables(parts, promote_options="default") if len(parts) > 1 \
             else parts[0]
 
-    def query_cells(self, cells, order, *, progress_bar=False):
+    def fetch_cells(self, cells, order, *, progress_bar=False):
         """
-        Return the stars of nested Galactic HEALPix ``cells`` at ``order``.
-
-        Parameters
-        ----------
-        cells : array of int
-            Cells (duplicates ignored).
-        order : int
-            Their HEALPix order (any; the catalogue's own order reads fastest).
-        progress_bar : bool
-            Accepted for a uniform interface.
-
-        Returns
-        -------
-        stars : `~astropy.table.Table`
-            Star table sorted by cell, with an int64 ``cell`` column.
+        The stars of checked ``cells`` at ``order`` (any order; the catalogue's own
+        reads fastest).
 
         Raises
         ------
         ValueError
             Some cells are not (entirely) covered by the catalogue.
         """
-        order = check_order(order)
-        cells = check_cells(cells, order)
-        if order >= self.order:
-            needed = np.unique(cells >> (2 * (order - self.order)))
-        else:
-            needed = child_cells(cells, order, self.order)
+        needed = cover_cells(cells, order, self.order)
         missing = np.setdiff1d(needed, self.cells)
         if missing.size:
             raise ValueError(f"{missing.size} requested cell(s) (at order {self.order}: "
                              f"{missing[:5].tolist()}{'...' if missing.size > 5 else ''}) are "
                              f"not in catalogue {str(self.path)!r}; fetch them with "
                              f"fetch_region")
-        tiles = np.unique(needed >> (2 * (self.order - self.tile_order)))
-        table = self._read_tiles(tiles)
+        table = self.read_tiles(cover_cells(needed, self.order, self.tile_order))
         names = [c for c in (*STAR_COLUMNS, *FLAG_COLUMNS) if table is not None and
                  c in table.column_names]
         if table is None or table.num_rows == 0:
-            from .table import _empty_with_cells
-            return _empty_with_cells()
+            return empty_with_cells()
         stored = table.column("cell").to_numpy()
-        if order == self.order:
-            star_cells = stored
-        elif order < self.order:
-            star_cells = stored >> (2 * (self.order - order))
+        if order <= self.order:
+            star_cells = parent_cells(stored, self.order, order)
         else:
             star_cells = lonlat_to_cells(table.column("l").to_numpy(),
                                          table.column("b").to_numpy(), order)
-        pos = np.clip(np.searchsorted(cells, star_cells), 0, cells.size - 1)
-        keep = np.flatnonzero(cells[pos] == star_cells)
-        keep = keep[np.argsort(star_cells[keep], kind="stable")]
+        keep = select_cells(star_cells, cells)
         out = Table()
         for name in names:
             if name in FLAG_COLUMNS:
@@ -170,15 +147,9 @@ class LocalCatalogSource(PhotometrySource):
             out[name].unit = u.mag
         return out
 
-    def query_cone(self, coord, radius):
-        """
-        Return the stars within ``radius`` of ``coord`` (the cone must be covered).
-        """
-        from ..region import _cone_cells
-        from .table import _check_cone
-
-        centre, radius_deg = _check_cone(coord, radius)
-        cells = _cone_cells(centre.l.deg, centre.b.deg, radius_deg, self.order)
+    def fetch_cone(self, centre, radius_deg):
+        """The stars of the cells the cone touches (the cone must be covered)."""
+        cells = cone_cells(centre.l.deg, centre.b.deg, radius_deg, self.order)
         # the widened cone may reach past the coverage: require only the cells whose
         # centres are inside the cone itself, read whatever else is there
         l, b = cell_centres(cells, self.order)
@@ -187,9 +158,4 @@ class LocalCatalogSource(PhotometrySource):
         if missing.size:
             raise ValueError(f"the cone reaches {missing.size} cell(s) that are not in "
                              f"catalogue {str(self.path)!r}; fetch them with fetch_region")
-        stars = self.query_cells(np.intersect1d(cells, self.cells), self.order)
-        sep = SkyCoord(stars["l"], stars["b"], unit="deg", frame="galactic").separation(
-            centre).to_value(u.deg)
-        stars = stars[sep <= radius_deg]
-        stars.remove_column("cell")
-        return stars
+        return self.query_cells(np.intersect1d(cells, self.cells), self.order)

@@ -18,8 +18,8 @@ from astropy.coordinates import SkyCoord
 from astropy.io.votable.exceptions import VOWarning
 from astropy.table import Table
 
-from ..healpix import check_order, lonlat_to_cells
-from .base import FLAG_COLUMNS, STAR_COLUMNS, PhotometrySource, empty_star_table
+from ..healpix import lonlat_to_cells
+from .base import FLAG_COLUMNS, STAR_COLUMNS, PhotometrySource
 
 __all__ = ["COLUMN_ALIASES", "to_star_table", "TableSource"]
 
@@ -329,27 +329,8 @@ class TableSource(PhotometrySource):
             self._index[order] = (cells[perm], perm)
         return self._index[order]
 
-    def query_cells(self, cells, order, *, progress_bar=False):
-        """
-        Return the stars inside nested Galactic HEALPix ``cells`` at ``order``.
-
-        Parameters
-        ----------
-        cells : array of int
-            Cell numbers (duplicates are ignored).
-        order : int
-            HEALPix order of ``cells``.
-        progress_bar : bool
-            Accepted for a uniform interface; a local table needs none.
-
-        Returns
-        -------
-        stars : `~astropy.table.Table`
-            Star table sorted by cell, with an extra int64 column ``cell``. Empty
-            (with the schema) when no star falls in the cells.
-        """
-        order = check_order(order)
-        cells = _check_cells(cells, order)
+    def fetch_cells(self, cells, order, *, progress_bar=False):
+        """The stars of checked ``cells``: one `numpy.searchsorted` on the sorted index."""
         sorted_cells, perm = self._sorted_cells(order)
         lo = np.searchsorted(sorted_cells, cells, side="left")
         hi = np.searchsorted(sorted_cells, cells, side="right")
@@ -360,58 +341,6 @@ class TableSource(PhotometrySource):
         out["cell"] = sorted_cells[positions].astype(np.int64)
         return out
 
-    def query_cone(self, coord, radius):
-        """
-        Return the stars within ``radius`` of ``coord``.
-
-        Parameters
-        ----------
-        coord : `~astropy.coordinates.SkyCoord`
-            Scalar position, any frame.
-        radius : `~astropy.units.Quantity`
-            Angle.
-
-        Returns
-        -------
-        stars : `~astropy.table.Table`
-        """
-        centre, radius_deg = _check_cone(coord, radius)
-        gal = SkyCoord(self._stars["l"], self._stars["b"], unit="deg", frame="galactic")
-        sep = gal.separation(centre).to_value(u.deg)
-        return self._stars[sep <= radius_deg]
-
-
-def _check_cells(cells, order):
-    """Validate requested cells: unique sorted int64 within the order's range."""
-    cells = np.asarray(cells)
-    if cells.ndim == 0:
-        cells = cells.reshape(1)
-    if cells.ndim != 1:
-        raise ValueError(f"cells must be a 1D array of HEALPix cells, got shape {cells.shape}")
-    if cells.size and not np.issubdtype(cells.dtype, np.integer):
-        raise TypeError(f"cells must be integers (nested HEALPix cells), got dtype "
-                        f"{cells.dtype}")
-    cells = np.unique(cells.astype(np.int64))
-    n_pix = 12 * 4**order
-    if cells.size and (cells[0] < 0 or cells[-1] >= n_pix):
-        raise ValueError(f"cells must be in [0, {n_pix}) at order {order}")
-    return cells
-
-
-def _check_cone(coord, radius):
-    if not isinstance(coord, SkyCoord):
-        raise TypeError(f"coord must be a SkyCoord, got {type(coord).__name__}")
-    if not coord.isscalar:
-        raise ValueError("coord must be a scalar SkyCoord")
-    if not isinstance(radius, u.Quantity) or radius.unit.physical_type != "angle":
-        raise TypeError(f"radius must be an angle Quantity, got {radius!r}")
-    radius_deg = float(radius.to_value(u.deg))
-    if not radius_deg > 0:
-        raise ValueError(f"radius must be positive, got {radius}")
-    return coord.galactic, radius_deg
-
-
-def _empty_with_cells(flags=True):
-    out = empty_star_table(flags=flags)
-    out["cell"] = np.zeros(0, dtype=np.int64)
-    return out
+    def fetch_cone(self, centre, radius_deg):
+        """All stars: `~cnnext.stars.PhotometrySource.query_cone` keeps those in the cone."""
+        return self._stars

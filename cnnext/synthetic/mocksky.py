@@ -2,7 +2,7 @@
 """
 A synthetic 2MASS sky with a known 3D extinction: the offline ground truth.
 
-`MockSky` is a `~cnnext.photometry.base.PhotometrySource`. Its dust density
+`MockSky` is a `~cnnext.stars.PhotometrySource`. Its dust density
 (mag/kpc) is the smooth mean disc of `mean_dust_density`, modulated by a 3D
 log-normal Gaussian random field over a Cartesian box around a sky region, by a
 logarithmic spiral arm, plus discrete Gaussian clouds; all seeded. Its stars are
@@ -20,12 +20,18 @@ from collections import OrderedDict
 
 import astropy.units as u
 import numpy as np
-from astropy.coordinates import SkyCoord
 from astropy.table import vstack
 from astropy_healpix import HEALPix, level_to_nside
 
-from ..healpix import cell_area, cell_centres, check_order, child_cells, lonlat_to_cells
-from ..photometry.base import FLAG_COLUMNS, STAR_COLUMNS, PhotometrySource, empty_star_table
+from ..healpix import (
+    cell_area,
+    cell_centres,
+    check_order,
+    cover_cells,
+    lonlat_to_cells,
+    parent_cells,
+)
+from ..stars import FLAG_COLUMNS, STAR_COLUMNS, PhotometrySource, empty_star_table
 from .galaxy import GalaxyModel
 from .observation import PhotometricModel, _draw_bits, _observe_table, reddening_law
 from .profiles import DEFAULT_MEAN, ExtinctionProfiles, mean_dust_density
@@ -416,32 +422,13 @@ class MockSky(PhotometrySource):
         obs["cell"] = cell_of[keep]
         return obs
 
-    def query_cells(self, cells, order, *, progress_bar=False):
+    def fetch_cells(self, cells, order, *, progress_bar=False):
         """
-        Return the observed stars of nested Galactic HEALPix cells.
-
-        Parameters
-        ----------
-        cells : array-like of int
-            Cells at ``order``.
-        order : int
-            HEALPix order of ``cells``; stars come from the native cells covering
-            them.
-        progress_bar : bool
-            Show a tqdm progress bar over native cells.
-
-        Returns
-        -------
-        stars : `~astropy.table.Table`
-            Star table (``l``, ``b``, ``J``, ``H``, ``Ks``, errors, ``ph_qual``,
-            ``cc_flg``) with an int64 ``cell`` column (the cell at ``order``).
+        The observed stars of checked ``cells`` at ``order``: stars come from the
+        native cells covering them (a tqdm bar over batches of native cells with
+        ``progress_bar``).
         """
-        order = check_order(order)
-        cells = np.unique(np.atleast_1d(np.asarray(cells, dtype=np.int64)))
-        if order >= self.order:
-            native = np.unique(cells >> (2 * (order - self.order)))
-        else:
-            native = child_cells(cells, order, self.order)
+        native = cover_cells(cells, order, self.order)
         batches = [native[i:i + 64] for i in range(0, len(native), 64)]
         if progress_bar:
             from tqdm.auto import tqdm
@@ -455,31 +442,14 @@ class MockSky(PhotometrySource):
             stars["cell"] = cell
             stars = stars[np.isin(cell, cells)]
         elif order < self.order:
-            stars["cell"] = np.asarray(stars["cell"]) >> (2 * (self.order - order))
+            stars["cell"] = parent_cells(stars["cell"], self.order, order)
         return stars
 
-    def query_cone(self, coord, radius):
-        """
-        Return the observed stars within ``radius`` of ``coord``.
-
-        Parameters
-        ----------
-        coord : `~astropy.coordinates.SkyCoord`
-            Centre (any frame).
-        radius : `~astropy.units.Quantity`
-            Angular radius.
-        """
-        if not isinstance(coord, SkyCoord):
-            raise TypeError(f"coord must be a SkyCoord, got {type(coord).__name__}")
-        if not isinstance(radius, u.Quantity):
-            raise TypeError("radius must be an angle Quantity")
-        gal = coord.galactic
+    def fetch_cone(self, centre, radius_deg):
+        """The observed stars of the native cells the cone touches."""
         hp = HEALPix(nside=level_to_nside(self.order), order="nested")
         # the cone search lists cells whose centres are inside; widen by a cell
         pad = hp.pixel_resolution.to(u.deg) * 1.5
-        native = hp.cone_search_lonlat(gal.l, gal.b, radius + pad)
+        native = hp.cone_search_lonlat(centre.l, centre.b, radius_deg * u.deg + pad)
         stars = self._observe_native(native)
-        sep = SkyCoord(stars["l"], stars["b"], unit="deg", frame="galactic").separation(gal)
-        stars = stars[sep <= radius]
-        stars.remove_column("cell")
-        return stars[list(STAR_COLUMNS) + list(FLAG_COLUMNS)]
+        return stars[list(STAR_COLUMNS) + list(FLAG_COLUMNS) + ["cell"]]

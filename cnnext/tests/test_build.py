@@ -63,7 +63,7 @@ class FlakySource(PhotometrySource):
         self.n_failures = n_failures  # None: always fail on those cells
         self.calls = []
 
-    def query_cells(self, cells, order, *, progress_bar=False):
+    def fetch_cells(self, cells, order, *, progress_bar=False):
         cells = np.asarray(cells, dtype=np.int64)
         self.calls.append(cells)
         if np.intersect1d(cells, self.fail_cells).size and (
@@ -72,6 +72,9 @@ class FlakySource(PhotometrySource):
                 self.n_failures -= 1
             raise PhotometryError(f"server down for cells {cells[:2].tolist()}")
         return self.inner.query_cells(cells, order)
+
+    def fetch_cone(self, centre, radius_deg):
+        return self.inner.fetch_cone(centre, radius_deg)
 
 
 def reference_map(source, model, region=REGION):

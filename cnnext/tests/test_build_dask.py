@@ -57,10 +57,13 @@ class Flaky(PhotometrySource):
     def __init__(self, inner, fail_cells):
         self.inner, self.fail_cells = inner, np.asarray(fail_cells, np.int64)
 
-    def query_cells(self, cells, order, *, progress_bar=False):
+    def fetch_cells(self, cells, order, *, progress_bar=False):
         if np.intersect1d(cells, self.fail_cells).size:
             raise PhotometryError("server down")
         return self.inner.query_cells(cells, order)
+
+    def fetch_cone(self, centre, radius_deg):
+        return self.inner.fetch_cone(centre, radius_deg)
 
 
 def _assert_same(a, b):

@@ -45,11 +45,14 @@ class Flaky(PhotometrySource):
     def __init__(self, inner, fail_cells=()):
         self.inner, self.fail_cells, self.calls = inner, np.asarray(fail_cells, np.int64), []
 
-    def query_cells(self, cells, order, *, progress_bar=False):
+    def fetch_cells(self, cells, order, *, progress_bar=False):
         self.calls.append(np.asarray(cells))
         if np.intersect1d(cells, self.fail_cells).size:
             raise PhotometryError("connection reset")
         return self.inner.query_cells(cells, order)
+
+    def fetch_cone(self, centre, radius_deg):
+        return self.inner.fetch_cone(centre, radius_deg)
 
 
 def _same_stars(a, b):

@@ -255,7 +255,7 @@ def test_empty_and_bad_cells(catalogue):
             source.query_cells([1.5], ORDER)
         with pytest.raises(ValueError, match="order"):
             source.query_cells([1], 31)
-        with pytest.raises(ValueError, match=r"cells must be in \[0, 196608\)"):
+        with pytest.raises(ValueError, match=r"HEALPix cells in \[0, 196608\)"):
             source.query_cells([12 * 4**7], ORDER)
         with pytest.raises(TypeError, match="SkyCoord"):
             source.query_cone((280.0, 0.0), 1 * u.deg)
