@@ -23,7 +23,17 @@ def _weights(n_channels, n_dist, seed):
 
 
 def tiny_model_reference(cmds, *, n_dist=100, seed=0):
-    """Numpy version of the tiny model: returns ``(av, sigma)`` for ``cmds``."""
+    """
+    Numpy version of the tiny model: returns ``(av, sigma)`` for ``cmds``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from cnnext.testing.models import tiny_model_reference
+    >>> av, sigma = tiny_model_reference(np.full((3, 2, 64, 64), 0.01, np.float32))
+    >>> av.shape, bool(np.all(np.diff(av, axis=1) >= 0))  # non-decreasing profiles
+    ((3, 100), True)
+    """
     cmds = np.asarray(cmds, dtype=np.float32)
     sums = cmds.sum(axis=(2, 3), dtype=np.float64)
     inc = np.log1p(np.exp(sums @ _weights(cmds.shape[1], n_dist, seed) - 1.0))
@@ -54,6 +64,16 @@ def write_tiny_model(path, *, spec=None, distances=None, order=7, law=None, min_
         Seed of the fixed weights.
     metadata_overrides : dict, optional
         Extra `~cnnext.model.ModelMetadata` fields (e.g. ``training``, ``metrics``).
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> from cnnext.model import CNNModel
+    >>> from cnnext.testing.models import write_tiny_model
+    >>> path = write_tiny_model(pathlib.Path(tempfile.mkdtemp()) / "tiny.onnx")
+    >>> model = CNNModel(path)
+    >>> model.order, len(model.distances), model.spec.shape
+    (7, 100, (2, 64, 64))
     """
     import onnx
     from onnx import TensorProto, helper, numpy_helper

@@ -92,6 +92,17 @@ def random_stars(n, *, l=(279.0, 281.0), b=(-1.0, 1.0), seed=0, upper_limit_frac
     -------
     stars : `~astropy.table.Table`
         Star-table columns plus ``ra``, ``dec`` (ICRS deg) and ``designation``.
+
+    Examples
+    --------
+    A local photometry source made of random stars, for tests that need no server:
+
+    >>> from cnnext.photometry import TableSource
+    >>> from cnnext.testing.servers import random_stars
+    >>> stars = random_stars(2000, seed=1)
+    >>> len(stars), sorted(stars.colnames)[:4]
+    (2000, ['H', 'J', 'Ks', 'b'])
+    >>> source = TableSource(stars)
     """
     rng = np.random.default_rng(seed)
     lon = rng.uniform(l[0], l[1], n)
