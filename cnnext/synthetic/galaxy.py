@@ -118,7 +118,15 @@ def default_populations():
 
 
 def distance_modulus(distance_kpc):
-    """Return the distance modulus of distances in kpc (mag)."""
+    """
+    Return the distance modulus of distances in kpc (mag).
+
+    Examples
+    --------
+    >>> from cnnext.synthetic import distance_modulus
+    >>> distance_modulus([0.01, 1.0, 8.0]).round(2).tolist()
+    [0.0, 10.0, 14.52]
+    """
     with np.errstate(divide="ignore"):
         return 5.0 * np.log10(np.asarray(distance_kpc, dtype=float)) + 10.0
 

@@ -7,7 +7,7 @@ cumulative A_V in front of each of them, then "observed": a logistic completenes
 in each band, the 2MASS photometric error model, larger errors for stars that
 saturate the 1.3 s frames, ``ph_qual`` letters from S/N and error, and random
 ``cc_flg`` contamination flags. The result has the star-table schema of the real
-photometry sources, so `cnnext.cmd.build_cmds` and the default
+photometry sources, so `cnnext.cmds.build_cmds` and the default
 `~cnnext.quality.QualityCuts` apply unchanged.
 
 `observe_many` is the training hot path: one intrinsic catalogue, many extinction
@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 from astropy.table import Table
 
-from ..cmd import CMDSpec, build_cmds
+from ..cmds import CMDSpec, build_cmds
 from ..extinction import ExtinctionLaw
 from ..observation import DESCRIPTORS, estimate_observation
 from ..quality import BANDS
@@ -258,7 +258,17 @@ def patchy_extinction(av, dispersion, rng):
 
 
 def reddening_law(law):
-    """Return ``law`` as an `~cnnext.extinction.ExtinctionLaw` (default G23, R_V 3.1)."""
+    """
+    Return ``law`` as an `~cnnext.extinction.ExtinctionLaw` (default G23, R_V 3.1).
+
+    Examples
+    --------
+    >>> from cnnext.synthetic import reddening_law
+    >>> reddening_law(None)
+    ExtinctionLaw('G23', Rv=3.1: A_J/A_V=0.2740, A_H/A_V=0.1661, A_Ks/A_V=0.1066)
+    >>> print(f"A_Ks/A_V = {reddening_law('G23').coefficients['Ks']:.4f}")
+    A_Ks/A_V = 0.1066
+    """
     if law is None:
         return _default_law()
     if isinstance(law, ExtinctionLaw):
@@ -517,7 +527,7 @@ def observe_many(stars, profiles, *, spec=None, law=None, model=None, seed=None,
     """
     Observe one intrinsic catalogue through many profiles; return their CMDs.
 
-    Equivalent to `observe` followed by `~cnnext.cmd.build_cmds` (with the quality
+    Equivalent to `observe` followed by `~cnnext.cmds.build_cmds` (with the quality
     cuts of ``spec``) for each profile, without building tables: the training hot
     path.
 
@@ -527,7 +537,7 @@ def observe_many(stars, profiles, *, spec=None, law=None, model=None, seed=None,
         Intrinsic stars (apparent ``J``, ``H``, ``Ks`` and ``distance`` in kpc).
     profiles : `ExtinctionProfiles` or array
         ``n_prof`` profiles, or A_V in front of each star, shape ``(n_prof, n_star)``.
-    spec : `~cnnext.cmd.CMDSpec`, optional
+    spec : `~cnnext.cmds.CMDSpec`, optional
         CMD specification (default ``CMDSpec()``); its ``quality`` cuts apply.
     law, model, seed
         As in `observe`.
