@@ -25,7 +25,7 @@ import time  # noqa: E402
 import numpy as np  # noqa: E402
 from astropy.table import Table  # noqa: E402
 
-from cnnext.cmd import CMDSpec, build_cmds  # noqa: E402
+from cnnext.cmds import CMDSpec, build_cmds  # noqa: E402
 
 
 def make_stars(n, n_cells, seed=0):

@@ -167,7 +167,7 @@ def stage_on_the_fly(n_cells, per_cell, workdir, providers, threads, model_path=
     t_pipeline = time.perf_counter() - t0
 
     # where the time goes: star selection, CMDs, inference
-    from cnnext.cmd import build_cmds
+    from cnnext.cmds import build_cmds
 
     t0 = time.perf_counter()
     got = source.query_cells(cells, 7)

@@ -17,7 +17,7 @@ try:
 except ImportError:  # pragma: no cover - only in a source tree without metadata
     __version__ = "0.0.0"
 
-from .cmd import CMDSpec, build_cmds
+from .cmds import CMDSpec, build_cmds
 from .config import conf
 from .exceptions import *
 from .extinction import ExtinctionLaw

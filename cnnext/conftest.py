@@ -5,6 +5,9 @@ import os
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 
+# the deprecated alias of cnnext.cmds warns when imported (tested in test_cmds.py)
+collect_ignore = ["cmd.py"]
+
 try:
     from pytest_astropy_header.display import PYTEST_HEADER_MODULES, TESTED_VERSIONS
 except ImportError:  # pragma: no cover

@@ -236,7 +236,7 @@ def demo_figures(profile_map, truth, outdir, *, source=None, n_profiles=4, dpi=1
     fig.savefig(figures["profiles"], dpi=dpi)
 
     if source is not None and rows:
-        from .cmd import CMDSpec, build_cmds
+        from .cmds import CMDSpec, build_cmds
 
         spec = CMDSpec.from_dict(pm.meta["cmd_spec"]) if "cmd_spec" in pm.meta else CMDSpec()
         cell = int(pm.cells[rows[0]])

@@ -3,7 +3,7 @@
 The ONNX model runtime: load, verify, read metadata, choose providers, predict.
 
 A cnnext model is one ONNX file. Its input ``cmd`` is the CMD tensor
-``(batch, channels, n_mag, n_colour)`` described by the `~cnnext.cmd.CMDSpec` in its
+``(batch, channels, n_mag, n_colour)`` described by the `~cnnext.cmds.CMDSpec` in its
 metadata; its outputs are ``av``, the cumulative A_V (mag) at the distance nodes,
 and ``sigma``, its 1-sigma uncertainty. Everything else needed to use the model
 lives in the file's ``metadata_props`` (see `ModelMetadata`), never in constants
@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .cmd import CMDSpec
+from .cmds import CMDSpec
 from .exceptions import ModelFileError
 from .extinction import ExtinctionLaw
 
@@ -79,7 +79,7 @@ class ModelMetadata:
 
     Parameters
     ----------
-    cmd_spec : `~cnnext.cmd.CMDSpec`
+    cmd_spec : `~cnnext.cmds.CMDSpec`
         How the input CMDs are made.
     distances : array-like
         Distance nodes in kpc, increasing; the outputs are cumulative A_V there.
@@ -338,7 +338,7 @@ class CNNModel:
 
     @property
     def spec(self):
-        """The `~cnnext.cmd.CMDSpec` of the model's input."""
+        """The `~cnnext.cmds.CMDSpec` of the model's input."""
         return self.metadata.cmd_spec
 
     @property

@@ -56,9 +56,9 @@ def plot_cmd(cmd, spec, *, fig=None, cmap="viridis"):
     Parameters
     ----------
     cmd : array, shape (channels, n_mag, n_colour)
-        One sightline's CMD as built by `~cnnext.cmd.build_cmds` (rows are
+        One sightline's CMD as built by `~cnnext.cmds.build_cmds` (rows are
         magnitude bins from bright to faint, columns colour bins from blue to red).
-    spec : `~cnnext.cmd.CMDSpec`
+    spec : `~cnnext.cmds.CMDSpec`
         The specification that made it (axes ranges and labels).
     fig : `~matplotlib.figure.Figure`, optional
         Figure to draw on (a new one by default).

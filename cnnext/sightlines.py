@@ -4,7 +4,7 @@ From stars to extinction profiles: the one pipeline shared by every consumer.
 
 `predict_cells` turns a star table (stars tagged with their HEALPix sightline cell)
 into a `~cnnext.profiles.ProfileMap`: CMDs made with the model's own
-`~cnnext.cmd.CMDSpec`, network inference in batches, and the per-cell quality
+`~cnnext.cmds.CMDSpec`, network inference in batches, and the per-cell quality
 information (star count, flags, reliable distance range) and provenance that maps
 and query results carry. `compute_cells` adds the photometry query in front.
 Both `~cnnext.CNNExtinctionMap` (on-the-fly mode) and `~cnnext.build_map` call
@@ -46,7 +46,7 @@ import logging
 
 import numpy as np
 
-from .cmd import build_cmds
+from .cmds import build_cmds
 from .healpix import cell_centres, check_order, lonlat_to_cells
 from .observation import estimate_cells
 from .profiles import FLAG_FEW_STARS, FLAG_OUTSIDE_MODEL, FLAG_PARTIAL, ProfileMap

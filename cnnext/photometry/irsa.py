@@ -10,7 +10,13 @@ import warnings
 from ..config import conf
 from ..exceptions import CnnextWarning
 from ..io.core import atomic_write_bytes
-from ._fetch import PermanentError, TiledRemoteSource, answer_to_stars, cache_dir, configure_session
+from ._remote import (
+    PermanentError,
+    TiledRemoteSource,
+    answer_to_stars,
+    cache_dir,
+    configure_session,
+)
 
 __all__ = ["IrsaSource", "IRSA_COLUMNS"]
 

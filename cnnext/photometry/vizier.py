@@ -10,7 +10,7 @@ import astropy.units as u
 from astropy.coordinates import SkyCoord
 
 from ..config import conf
-from ._fetch import (
+from ._remote import (
     PermanentError,
     TiledRemoteSource,
     TransientError,

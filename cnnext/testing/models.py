@@ -10,7 +10,7 @@ values are easy to recompute in numpy (`tiny_model_reference`).
 
 import numpy as np
 
-from ..cmd import CMDSpec
+from ..cmds import CMDSpec
 from ..extinction import ExtinctionLaw
 from ..model import INPUT_NAME, OUTPUT_NAMES, ModelMetadata
 
@@ -50,7 +50,7 @@ def write_tiny_model(path, *, spec=None, distances=None, order=7, law=None, min_
     ----------
     path : str or path-like
         Output file.
-    spec : `~cnnext.cmd.CMDSpec`, optional
+    spec : `~cnnext.cmds.CMDSpec`, optional
         Input specification (default ``CMDSpec()``).
     distances : array-like, optional
         Distance nodes in kpc (default 0.1 … 10 kpc every 0.1 kpc).

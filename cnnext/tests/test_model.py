@@ -4,7 +4,7 @@ import json
 import numpy as np
 import pytest
 
-from cnnext.cmd import CMDChannel, CMDSpec
+from cnnext.cmds import CMDChannel, CMDSpec
 from cnnext.exceptions import ModelFileError
 from cnnext.extinction import ExtinctionLaw
 from cnnext.model import CNNModel, ModelMetadata, file_sha256, resolve_providers

@@ -6,7 +6,7 @@ import pytest
 from astropy.table import Table
 
 from cnnext import __version__
-from cnnext.cmd import CMDChannel, CMDSpec, build_cmds
+from cnnext.cmds import CMDChannel, CMDSpec, build_cmds
 from cnnext.healpix import cell_centres, lonlat_to_cells
 from cnnext.model import CNNModel
 from cnnext.photometry.table import TableSource

@@ -6,15 +6,15 @@ For each sightline of a `~cnnext.training.presets.TrainingConfig`, the intrinsic
 stars of its HEALPix cell are drawn once per *realisation* (independent
 catalogues from the Galaxy model, or disjoint subsets of a Besançon catalogue);
 each catalogue is then reddened by many random extinction profiles, observed
-like 2MASS (errors, flags, completeness) and binned by `cnnext.cmd.build_cmds`
+like 2MASS (errors, flags, completeness) and binned by `cnnext.cmds.build_cmds`
 — the very builder used at inference — into one CMD per profile.
 
 Examples are written in chunks (``.npz``: star counts per CMD bin as ``uint16``,
 the true cumulative A_V at the distance nodes, star counts, sightline and
 realisation indices) under ``workdir/dataset/<split>/``, with a ``manifest.json``
 describing the configuration. The CMD counts are stored untransformed: the
-spec's `~cnnext.cmd.CMDSpec.transform_counts` is applied when they are loaded,
-exactly as `~cnnext.cmd.build_cmds` would have applied it. Generation runs in
+spec's `~cnnext.cmds.CMDSpec.transform_counts` is applied when they are loaded,
+exactly as `~cnnext.cmds.build_cmds` would have applied it. Generation runs in
 parallel over catalogues and resumes: finished chunks are never recomputed.
 """
 
@@ -153,7 +153,7 @@ def make_examples(stars, l, b, n, config, *, rng, spec=None, law=None, source=No
         Number of profiles.
     config : `~cnnext.training.presets.TrainingConfig`
     rng : `numpy.random.Generator`
-    spec : `~cnnext.cmd.CMDSpec`, optional
+    spec : `~cnnext.cmds.CMDSpec`, optional
         Spec of the CMDs (default: the configuration's, untransformed counts).
     law : `~cnnext.extinction.ExtinctionLaw`, optional
     source : object, optional

@@ -85,7 +85,7 @@ class CompactCNN(nn.Module):
     Parameters
     ----------
     input_shape : tuple of int
-        ``(channels, n_mag, n_colour)`` of the CMD (the `~cnnext.cmd.CMDSpec` shape).
+        ``(channels, n_mag, n_colour)`` of the CMD (the `~cnnext.cmds.CMDSpec` shape).
     n_dist : int
         Number of distance nodes.
     channels : tuple of int

@@ -37,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..cmd import CMDSpec
+from ..cmds import CMDSpec
 from ..extinction import ExtinctionLaw
 from ..healpix import check_order
 
@@ -116,7 +116,7 @@ class DatasetConfig:
         Keyword arguments of the mock 2MASS observation (depth, completeness,
         errors).
     cmd : dict
-        The `~cnnext.cmd.CMDSpec` as a dict (empty: the default spec).
+        The `~cnnext.cmds.CMDSpec` as a dict (empty: the default spec).
     extinction_law : dict
         ``{"name": ..., "Rv": ...}`` or a full `~cnnext.extinction.ExtinctionLaw` dict.
     min_stars : int
@@ -207,7 +207,7 @@ class DatasetConfig:
 
     @property
     def spec(self):
-        """The `~cnnext.cmd.CMDSpec` of the examples."""
+        """The `~cnnext.cmds.CMDSpec` of the examples."""
         return CMDSpec.from_dict(self.cmd) if self.cmd else CMDSpec()
 
     @property

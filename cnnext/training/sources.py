@@ -5,7 +5,7 @@ Where training stars come from: the built-in Galaxy model or Besançon catalogue
 A source gives, for a sightline, an intrinsic star catalogue per realisation,
 random extinction profiles, and the mock 2MASS observation of a catalogue
 through many profiles (`cnnext.synthetic.observe_many`, which bins the stars
-with `cnnext.cmd.build_cmds`). `make_source` picks the source named by a
+with `cnnext.cmds.build_cmds`). `make_source` picks the source named by a
 `~cnnext.training.presets.DatasetConfig`: ``"galaxy"`` or a directory of
 Besançon model catalogues.
 """

@@ -164,7 +164,7 @@ def fit(net, train, val, spec, optim, *, seed=0, device="auto", checkpoint_dir=N
         Training and validation examples (star counts and true profiles). The
         validation loss picks the kept weights and stops the training early; with
         no validation examples the training loss does.
-    spec : `~cnnext.cmd.CMDSpec`
+    spec : `~cnnext.cmds.CMDSpec`
         Turns the stored counts into the network input (`CMDSpec.transform_counts`).
     optim : `~cnnext.training.presets.OptimConfig`
         Epochs, batch size, learning rate and schedule, patience, loss exponent.

@@ -183,7 +183,7 @@ def test_many_cells_one_searchsorted(catalogue):
 
 
 def test_table_without_flags_is_cut_on_errors():
-    from cnnext.cmd import build_cmds
+    from cnnext.cmds import build_cmds
     from cnnext.exceptions import CnnextWarning
 
     t = Table({"l": [280.0, 280.0], "b": [0.0, 0.0], "J": [12.0, 15.5], "H": [11.5, 15.0],

@@ -11,7 +11,7 @@ from astropy_healpix import HEALPix
 
 from cnnext import conf
 from cnnext.exceptions import PhotometryError
-from cnnext.photometry._fetch import (
+from cnnext.photometry._remote import (
     PermanentError,
     TransientError,
     call_with_retries,

@@ -78,7 +78,7 @@ def test_overflow_status_alone_splits(catalogue, catalogue_cells, cells, monkeyp
 
 
 def test_truncated_forever_gives_up(catalogue, catalogue_cells, monkeypatch):
-    monkeypatch.setattr("cnnext.photometry._fetch._MAX_EXTRA_SPLITS", 1)
+    monkeypatch.setattr("cnnext.photometry._remote._MAX_EXTRA_SPLITS", 1)
     with FakeVizier(catalogue) as server:
         real = server._votable
         monkeypatch.setattr(server, "_votable",
@@ -134,7 +134,7 @@ def test_persistent_failure_names_tile(catalogue, cells):
 
 def test_backoff_doubles(catalogue, cells, monkeypatch):
     delays = []
-    monkeypatch.setattr("cnnext.photometry._fetch.time.sleep", delays.append)
+    monkeypatch.setattr("cnnext.photometry._remote.time.sleep", delays.append)
     with FakeVizier(catalogue, fail_rate=1.0) as server, \
             conf.set_temp("retry_backoff", 0.5), conf.set_temp("max_retries", 4):
         with pytest.raises(PhotometryError):
@@ -170,9 +170,9 @@ def test_server_never_answers(catalogue, cells):
 
 def test_silent_server_says_it_waits_and_gives_up_in_time(catalogue, cells, caplog,
                                                           monkeypatch):
-    from cnnext.photometry import _fetch
+    from cnnext.photometry import _remote
 
-    monkeypatch.setattr(_fetch._WaitNotice, "_last", -float("inf"))
+    monkeypatch.setattr(_remote._WaitNotice, "_last", -float("inf"))
     with FakeVizier(catalogue, faults=["hang"] * 20) as server, \
             conf.set_temp("max_wait", 1.5), conf.set_temp("wait_notice", 0.3), \
             conf.set_temp("max_retries", 10), \

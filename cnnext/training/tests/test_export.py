@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from cnnext import CMDSpec, ExtinctionLaw
-from cnnext.cmd import CMDChannel
+from cnnext.cmds import CMDChannel
 from cnnext.model import CNNModel, ModelMetadata
 from cnnext.training.export import check_export, export_onnx
 from cnnext.training.network import build_network, count_parameters

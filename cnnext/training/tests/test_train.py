@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from cnnext import CMDSpec
-from cnnext.cmd import CMDChannel
+from cnnext.cmds import CMDChannel
 from cnnext.exceptions import CheckpointError
 from cnnext.training.dataset import Examples
 from cnnext.training.network import build_network

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from astropy.table import MaskedColumn, Table
 
-import cnnext.cmd as cmd_module
-from cnnext.cmd import CMDChannel, CMDSpec, bin_indices, build_cmds
+import cnnext.cmds as cmd_module
+from cnnext.cmds import CMDChannel, CMDSpec, bin_indices, build_cmds
 from cnnext.quality import QualityCuts
 
 
@@ -194,3 +194,15 @@ def test_spec_validation_and_json():
         CMDSpec(n_mag=0)
     with pytest.raises(ValueError, match="at least one channel"):
         CMDSpec(channels=())
+
+
+def test_deprecated_module_name_still_works(monkeypatch):
+    import importlib
+    import sys
+
+    from astropy.utils.exceptions import AstropyDeprecationWarning
+
+    monkeypatch.delitem(sys.modules, "cnnext.cmd", raising=False)
+    with pytest.warns(AstropyDeprecationWarning, match="cnnext.cmds"):
+        old = importlib.import_module("cnnext.cmd")
+    assert old.CMDSpec is CMDSpec and old.build_cmds is build_cmds
