@@ -9,7 +9,11 @@ the law used to convert its A_V profiles to other bands.
 import astropy.units as u
 import numpy as np
 
-__all__ = ["ExtinctionLaw", "ISOPHOTAL_WAVELENGTHS", "BAND_NAMES"]
+__all__ = ["BANDS", "ExtinctionLaw", "ISOPHOTAL_WAVELENGTHS", "BAND_NAMES"]
+
+#: The 2MASS bands, in the order of the ``ph_qual`` and ``cc_flg`` characters (also
+#: `cnnext.quality.BANDS`).
+BANDS = ("J", "H", "Ks")
 
 #: 2MASS isophotal wavelengths (Cohen et al. 2003).
 ISOPHOTAL_WAVELENGTHS = {"J": 1.235 * u.micron, "H": 1.662 * u.micron,
@@ -72,10 +76,10 @@ class ExtinctionLaw:
                 raise ValueError(f"extinction law {self.name!r} does not cover the 2MASS "
                                  f"bands (1.235-2.159 micron): {exc}") from None
             coefficients = dict(zip(ISOPHOTAL_WAVELENGTHS, map(float, ratios)))
-        missing = {"J", "H", "Ks"} - set(coefficients)
+        missing = set(BANDS) - set(coefficients)
         if missing:
             raise ValueError(f"coefficients lacks bands {sorted(missing)}")
-        self.coefficients = {b: float(coefficients[b]) for b in ("J", "H", "Ks")}
+        self.coefficients = {b: float(coefficients[b]) for b in BANDS}
 
     def __repr__(self):
         c = self.coefficients
@@ -138,4 +142,4 @@ class ExtinctionLaw:
         """
         a_v = np.asarray(a_v, dtype=float)
         return {b: np.asarray(mags[b], dtype=float) + self.coefficients[b] * a_v
-                for b in ("J", "H", "Ks") if b in mags}
+                for b in BANDS if b in mags}

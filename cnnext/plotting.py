@@ -1,18 +1,24 @@
 # Licensed under a 3-clause BSD style license - see LICENSE.rst
 """
-Matplotlib figures: CMDs, extinction profiles, map slices, face-on views, comparisons.
+Matplotlib figures: CMDs, extinction profiles, map slices, face-on views, comparisons,
+and the validation figures of a training run.
 
 Every function draws on the ``ax`` (or ``fig``) it is given, or on a new
 `matplotlib.figure.Figure` created without pyplot (so nothing depends on the
 interactive backend or on global pyplot state), and returns what it drew on.
-Save with ``fig.savefig("name.png")``.
+Save with ``fig.savefig("name.png")``. The validation figures of a training run
+(`plot_validation_profiles`, `plot_validation_metrics`, `plot_training_history`)
+write PNG files and return their paths.
 """
+
+from pathlib import Path
 
 import astropy.units as u
 import numpy as np
 
 __all__ = ["plot_cmd", "plot_profile", "plot_slice", "plot_face_on", "slice_edges",
-           "face_on_grid", "plot_comparison_profiles", "plot_comparison_slices"]
+           "face_on_grid", "plot_comparison_profiles", "plot_comparison_slices",
+           "plot_validation_profiles", "plot_validation_metrics", "plot_training_history"]
 
 _QUANTITY_LABEL = {"A_V": r"$A_V$", "A_J": r"$A_J$", "A_H": r"$A_H$", "A_Ks": r"$A_{K_s}$",
                    "E(B-V)": r"$E(B-V)$"}
@@ -512,3 +518,137 @@ def plot_comparison_slices(table, *, fig=None, vmax=None, cmap="magma_r"):
     b0 = float(_values(table["b"], u.deg)[0])
     fig.suptitle(f"{quantity} at b = {b0:.2f}°")
     return fig
+
+
+# ------------------------------------------------------------------ training
+
+def plot_validation_profiles(distances, truth, pred, sigma, sightline, labels, path, *,
+                             per_panel=3, title=""):
+    """
+    Plot truth against prediction (with its 1-sigma band) for each sightline.
+
+    One panel per sightline, ``per_panel`` example profiles in each.
+
+    Parameters
+    ----------
+    distances : array-like
+        Distance nodes (kpc).
+    truth, pred, sigma : array-like
+        ``(n, n_dist)`` profiles (mag).
+    sightline : array of int
+        Sightline index of each example.
+    labels : list of str
+        Panel title of each sightline index.
+    path : path-like
+        Output PNG.
+    per_panel : int
+        Examples drawn per sightline (the first ones).
+    title : str
+        Figure title.
+    """
+    import matplotlib
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    ids = [i for i in range(len(labels)) if np.any(sightline == i)]
+    if not ids:
+        return None
+    ncol = min(3, len(ids))
+    nrow = int(np.ceil(len(ids) / ncol))
+    fig, axes = plt.subplots(nrow, ncol, figsize=(4.2 * ncol, 3.2 * nrow), squeeze=False,
+                             sharex=True)
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for ax, i in zip(axes.flat, ids):
+        rows = np.flatnonzero(sightline == i)[:per_panel]
+        for j, r in enumerate(rows):
+            c = colours[j % len(colours)]
+            ax.plot(distances, truth[r], color=c, lw=1.5, ls="--")
+            ax.plot(distances, pred[r], color=c, lw=1.2)
+            ax.fill_between(distances, pred[r] - sigma[r], pred[r] + sigma[r], color=c,
+                            alpha=0.2, lw=0)
+        ax.set_title(labels[i], fontsize=9)
+        ax.set_ylabel("cumulative $A_V$ (mag)")
+    for ax in axes[-1]:
+        ax.set_xlabel("distance (kpc)")
+    for ax in list(axes.flat)[len(ids):]:
+        ax.set_visible(False)
+    axes.flat[0].plot([], [], "k--", label="truth")
+    axes.flat[0].plot([], [], "k-", label="CNN ± 1σ")
+    axes.flat[0].legend(fontsize=8, loc="upper left")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)
+
+
+def plot_validation_metrics(groups, path):
+    """
+    Plot bias, RMS and 68% coverage against distance for each evaluation group.
+
+    Parameters
+    ----------
+    groups : dict of str to dict
+        ``{name: profile_metrics(...)}``.
+    path : path-like
+        Output PNG.
+    """
+    import matplotlib
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    for name, m in groups.items():
+        if not m["n"]:
+            continue
+        d = m["distances_kpc"]
+        axes[0].plot(d, m["bias"], label=f"{name} (n={m['n']})")
+        axes[1].plot(d, m["rms"], label=name)
+        axes[2].plot(d, m["coverage68"], label=name)
+    axes[0].axhline(0, color="k", lw=0.5)
+    axes[2].axhspan(0.60, 0.76, color="0.85", label="goal 60-76%")
+    axes[2].axhline(0.6827, color="k", lw=0.5)
+    axes[2].set_ylim(0, 1)
+    for ax, lab in zip(axes, ("bias of cumulative $A_V$ (mag)",
+                              "RMS of cumulative $A_V$ (mag)", "1σ interval coverage")):
+        ax.set_xlabel("distance (kpc)")
+        ax.set_ylabel(lab)
+    axes[0].legend(fontsize=8)
+    axes[2].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)
+
+
+def plot_training_history(history, path):
+    """
+    Plot the training and validation losses and the validation RMSE per epoch.
+
+    Parameters
+    ----------
+    history : list of dict
+        `~cnnext.training.train.FitResult.history`.
+    path : path-like
+        Output PNG.
+    """
+    import matplotlib
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    epoch = [h["epoch"] for h in history]
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
+    axes[0].plot(epoch, [h["train_loss"] for h in history], "o-", ms=3, label="training")
+    axes[0].plot(epoch, [h["val_loss"] for h in history], "o-", ms=3, label="validation")
+    axes[0].set_ylabel("β-NLL loss")
+    axes[0].set_yscale("symlog", linthresh=1.0)
+    axes[0].legend(fontsize=8)
+    axes[1].plot(epoch, [h["val_rmse"] for h in history], "o-", ms=3, color="C1")
+    axes[1].set_ylabel("validation RMSE of $A_V$ (mag)")
+    for ax in axes:
+        ax.set_xlabel("epoch")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)

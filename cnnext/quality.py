@@ -11,10 +11,10 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from .extinction import BANDS
+
 __all__ = ["BANDS", "QualityCuts", "UNFLAGGED_MAX_ERROR"]
 
-#: The 2MASS bands, in the order of the ``ph_qual`` and ``cc_flg`` characters.
-BANDS = ("J", "H", "Ks")
 
 #: Largest error (mag) accepted from a table without ``ph_qual``: the 2MASS C-grade
 #: limit (S/N 5), so that such a table is cut as its flags would have cut it.

@@ -33,10 +33,10 @@ def add_arguments(parser):
 def run(args):
     """Run ``cnnext fetch`` with the parsed ``args``; return the exit status."""
     from ..fetch import fetch_region
-    from .map import make_source
+    from .map import photometry_source
 
     region = Path(args.region) if Path(args.region).is_file() else args.region
-    catalog = fetch_region(region, source=make_source(args.source), output=args.output,
+    catalog = fetch_region(region, source=photometry_source(args.source), output=args.output,
                            order=args.order, tile_order=args.tile_order,
                            overwrite=args.overwrite, progress_bar=not args.no_progress)
     print(f"wrote {args.output}: {len(catalog.cells)} cells at HEALPix order {args.order}; "

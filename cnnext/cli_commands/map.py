@@ -13,7 +13,7 @@ import contextlib
 import logging
 from pathlib import Path
 
-__all__ = ["add_arguments", "run", "make_source"]
+__all__ = ["add_arguments", "run", "photometry_source"]
 
 
 def add_arguments(parser):
@@ -48,7 +48,7 @@ def _is_hats(path):
                                                     "catalog_info.json"))
 
 
-def make_source(spec):
+def photometry_source(spec):
     """
     Return the photometry source named by a ``--source`` value.
 
@@ -120,7 +120,7 @@ def run(args):
     region = args.region
     if Path(region).is_file():
         region = Path(region)
-    source = make_source(args.source)
+    source = photometry_source(args.source)
     with _client(args.workers, getattr(args, "verbose", False)) as client:
         pm = build_map(region, source=source, model=args.model, order=args.order,
                        output=args.output, client=client, progress_bar=not args.no_progress,

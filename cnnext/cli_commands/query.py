@@ -3,6 +3,8 @@
 
 import numpy as np
 
+from ..quality import BANDS
+
 __all__ = ["add_arguments", "run"]
 
 _LABELS = {"V": "A_V", "J": "A_J", "H": "A_H", "Ks": "A_Ks", "E(B-V)": "E(B-V)"}
@@ -50,9 +52,9 @@ def run(args):
     if args.map_fname is not None:
         m = CNNExtinctionMap(map_fname=args.map_fname)
     else:
-        from .map import make_source
+        from .map import photometry_source
 
-        source = make_source(args.source) if args.source else None
+        source = photometry_source(args.source) if args.source else None
         m = CNNExtinctionMap(model=args.model, source=source, cache=not args.no_cache)
     label = _LABELS[band]
     if args.d is not None:
@@ -90,7 +92,7 @@ def run(args):
 
 def _cell_line(info):
     """One comment line on the sightline cell: its stars and observed depth."""
-    depth = [float(info[f"m10_{b}"]) for b in ("J", "H", "Ks")]
+    depth = [float(info[f"m10_{b}"]) for b in BANDS]
     text = f"# sightline cell: {int(info['n_stars'])} stars"
     if np.all(np.isfinite(depth)):
         text += (f"; observed to S/N 10 at J {depth[0]:.2f}, H {depth[1]:.2f}, "

@@ -19,6 +19,7 @@ from astropy.io.votable.exceptions import VOWarning
 from astropy.table import Table
 
 from ..healpix import lonlat_to_cells
+from ..quality import BANDS
 from .base import FLAG_COLUMNS, STAR_COLUMNS, PhotometrySource
 
 __all__ = ["COLUMN_ALIASES", "to_star_table", "TableSource"]
@@ -44,7 +45,7 @@ COLUMN_ALIASES = {
     "designation": ("designation", "2MASS", "_2MASS", "mainid", "id"),
 }
 
-_REQUIRED = ("J", "H", "Ks")
+_REQUIRED = BANDS
 
 
 def _find(colnames, names):

@@ -31,6 +31,7 @@ from ..healpix import (
     lonlat_to_cells,
     parent_cells,
 )
+from ..quality import BANDS
 from ..stars import FLAG_COLUMNS, STAR_COLUMNS, PhotometrySource, empty_star_table
 from .galaxy import GalaxyModel
 from .observation import PhotometricModel, _draw_bits, _observe_table, reddening_law
@@ -403,7 +404,7 @@ class MockSky(PhotometrySource):
             return t
         profiles = self.true_profile(cells)
         columns = {k: [] for k in ("l", "b", "J", "H", "Ks")}
-        av, cell_of, bits = [], [], {band: [] for band in ("J", "H", "Ks")}
+        av, cell_of, bits = [], [], {band: [] for band in BANDS}
         for k, cell in enumerate(cells):
             stars = self.intrinsic_stars(cell)
             for name in columns:

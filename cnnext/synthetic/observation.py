@@ -28,7 +28,6 @@ from ..quality import BANDS
 __all__ = ["PhotometricModel", "ObservingConditions", "observe", "observe_many",
            "reddening_law", "patchy_extinction"]
 
-_BAND_KEYS = ("J", "H", "Ks")
 _LN10_04 = 0.4 * np.log(10.0)
 # uint8 codes of the flag characters
 _A, _B, _C, _D, _U, _X = (ord(c) for c in "ABCDUX")
@@ -38,11 +37,11 @@ _CC_CHARS = np.frombuffer(b"cdps", dtype=np.uint8)
 
 def _band_dict(value, name):
     if isinstance(value, dict):
-        missing = set(_BAND_KEYS) - set(value)
+        missing = set(BANDS) - set(value)
         if missing:
             raise ValueError(f"{name} lacks bands {sorted(missing)}")
-        return {b: float(value[b]) for b in _BAND_KEYS}
-    return {b: float(value) for b in _BAND_KEYS}
+        return {b: float(value[b]) for b in BANDS}
+    return {b: float(value) for b in BANDS}
 
 
 @dataclass
@@ -208,11 +207,11 @@ class ObservingConditions:
         scatter = np.clip(rng.normal(0.0, self.band_scatter, 3), -3 * self.band_scatter,
                           3 * self.band_scatter) if self.band_scatter else np.zeros(3)
         return PhotometricModel(
-            m10={b: base.m10[b] + common + s for b, s in zip(_BAND_KEYS, scatter)},
+            m10={b: base.m10[b] + common + s for b, s in zip(BANDS, scatter)},
             poisson=base.poisson, floor=rng.uniform(*self.floor),
             calibration=base.calibration,
-            m50_offset={b: rng.uniform(*self.m50_offset) for b in _BAND_KEYS},
-            width={b: rng.uniform(*self.width) for b in _BAND_KEYS},
+            m50_offset={b: rng.uniform(*self.m50_offset) for b in BANDS},
+            width={b: rng.uniform(*self.width) for b in BANDS},
             saturation=base.saturation, saturated_error=base.saturated_error,
             flag_rate=rng.uniform(*self.flag_rate))
 
@@ -299,7 +298,7 @@ _TABLE_CACHE = {}
 def _model_tables(model):
     """`_band_tables` of the three bands, computed or fetched once."""
     key = json.dumps(vars(model), sort_keys=True)
-    return {band: _band_tables(model, band, key) for band in _BAND_KEYS}
+    return {band: _band_tables(model, band, key) for band in BANDS}
 
 
 def _band_tables(model, band, model_key):
@@ -337,7 +336,7 @@ def _normal_table():
 def _draw_bits(rng, size):
     """Random 16-bit integers for `_simulate`: per band, ``(2, size)`` uint16."""
     out = {}
-    for band in _BAND_KEYS:
+    for band in BANDS:
         raw = rng.bit_generator.random_raw((2 * size + 3) // 4).view(np.uint16)
         out[band] = raw[:2 * size].reshape(2, size)
     return out
@@ -367,7 +366,7 @@ def _simulate(intrinsic, av, law, tables, rng=None, bits=None):
     out = {}
     inv = np.float32(1.0 / _TABLE_STEP)
     normal = _normal_table()
-    for band in _BAND_KEYS:
+    for band in BANDS:
         tab = tables[band]
         true = intrinsic[band] + np.float32(law.coefficients[band]) * av
         pos = (true - np.float32(_TABLE_LO)) * inv
@@ -416,10 +415,10 @@ def _av_at_stars(stars, profile):
 
 def _intrinsic(stars):
     names = stars.colnames if hasattr(stars, "colnames") else list(stars)
-    missing = [b for b in _BAND_KEYS if b not in names]
+    missing = [b for b in BANDS if b not in names]
     if missing:
         raise KeyError(f"intrinsic stars lack apparent magnitude columns {missing}")
-    return {b: np.asarray(stars[b], dtype=np.float32)[None, :] for b in _BAND_KEYS}
+    return {b: np.asarray(stars[b], dtype=np.float32)[None, :] for b in BANDS}
 
 
 def observe(stars, profile=None, *, law=None, model=None, seed=None):
@@ -476,13 +475,13 @@ def _observe_table(stars, av, law, model, bits, return_keep=False):
     sim = _simulate(_intrinsic(stars), np.asarray(av, np.float32).reshape(1, -1), law,
                     tables, bits=bits)
     detected = {band: (sim[band][2] < np.take(tables[band]["p16"], sim[band][1]))[0]
-                for band in _BAND_KEYS}
+                for band in BANDS}
     keep = detected["J"] | detected["H"] | detected["Ks"]
     out = Table()
     out["l"] = np.asarray(stars["l"], dtype=float)[keep]
     out["b"] = np.asarray(stars["b"], dtype=float)[keep]
     ph, flags, errors = {}, {}, {}
-    for band in _BAND_KEYS:
+    for band in BANDS:
         obs, idx, r = (a[0, keep] for a in sim[band])
         tab = tables[band]
         d = detected[band][keep]
@@ -491,11 +490,11 @@ def _observe_table(stars, av, law, model, bits, return_keep=False):
         errors[band] = np.where(d, tab["error"][idx].astype(float), np.nan)
         ph[band] = np.where(d, _LETTERS[tab["level"][idx]], np.uint8(_U))
         flags[band] = np.where(d, _flag_chars(r, idx, tab), np.uint8(_ZERO))
-    for band in _BAND_KEYS:
+    for band in BANDS:
         out[f"e_{band}"] = errors[band]
     for name, codes in (("ph_qual", ph), ("cc_flg", flags)):
         # build the UCS-4 strings directly: far faster than converting from bytes
-        arr = np.stack([codes[b] for b in _BAND_KEYS], axis=1).astype(np.uint32)
+        arr = np.stack([codes[b] for b in BANDS], axis=1).astype(np.uint32)
         out[name] = np.ascontiguousarray(arr).view("U3").ravel()
     out["l"].unit = out["b"].unit = "deg"
     for c in ("J", "H", "Ks", "e_J", "e_H", "e_Ks"):

@@ -26,8 +26,7 @@ from ..metrics import (
     structure_summary,
 )
 
-__all__ = ["profile_metrics", "evaluate_model", "plot_profiles", "plot_metrics", "plot_history",
-           "REPORT_DISTANCES"]
+__all__ = ["profile_metrics", "evaluate_model", "REPORT_DISTANCES"]
 
 log = logging.getLogger(__name__)
 
@@ -106,138 +105,6 @@ def profile_metrics(truth, pred, sigma, distances, *, report_distances=REPORT_DI
     return out
 
 
-def plot_profiles(distances, truth, pred, sigma, sightline, labels, path, *,
-                  per_panel=3, title=""):
-    """
-    Plot truth against prediction (with its 1-sigma band) for each sightline.
-
-    One panel per sightline, ``per_panel`` example profiles in each.
-
-    Parameters
-    ----------
-    distances : array-like
-        Distance nodes (kpc).
-    truth, pred, sigma : array-like
-        ``(n, n_dist)`` profiles (mag).
-    sightline : array of int
-        Sightline index of each example.
-    labels : list of str
-        Panel title of each sightline index.
-    path : path-like
-        Output PNG.
-    per_panel : int
-        Examples drawn per sightline (the first ones).
-    title : str
-        Figure title.
-    """
-    import matplotlib
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    ids = [i for i in range(len(labels)) if np.any(sightline == i)]
-    if not ids:
-        return None
-    ncol = min(3, len(ids))
-    nrow = int(np.ceil(len(ids) / ncol))
-    fig, axes = plt.subplots(nrow, ncol, figsize=(4.2 * ncol, 3.2 * nrow), squeeze=False,
-                             sharex=True)
-    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    for ax, i in zip(axes.flat, ids):
-        rows = np.flatnonzero(sightline == i)[:per_panel]
-        for j, r in enumerate(rows):
-            c = colours[j % len(colours)]
-            ax.plot(distances, truth[r], color=c, lw=1.5, ls="--")
-            ax.plot(distances, pred[r], color=c, lw=1.2)
-            ax.fill_between(distances, pred[r] - sigma[r], pred[r] + sigma[r], color=c,
-                            alpha=0.2, lw=0)
-        ax.set_title(labels[i], fontsize=9)
-        ax.set_ylabel("cumulative $A_V$ (mag)")
-    for ax in axes[-1]:
-        ax.set_xlabel("distance (kpc)")
-    for ax in list(axes.flat)[len(ids):]:
-        ax.set_visible(False)
-    axes.flat[0].plot([], [], "k--", label="truth")
-    axes.flat[0].plot([], [], "k-", label="CNN ± 1σ")
-    axes.flat[0].legend(fontsize=8, loc="upper left")
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return Path(path)
-
-
-def plot_metrics(groups, path):
-    """
-    Plot bias, RMS and 68% coverage against distance for each evaluation group.
-
-    Parameters
-    ----------
-    groups : dict of str to dict
-        ``{name: profile_metrics(...)}``.
-    path : path-like
-        Output PNG.
-    """
-    import matplotlib
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
-    for name, m in groups.items():
-        if not m["n"]:
-            continue
-        d = m["distances_kpc"]
-        axes[0].plot(d, m["bias"], label=f"{name} (n={m['n']})")
-        axes[1].plot(d, m["rms"], label=name)
-        axes[2].plot(d, m["coverage68"], label=name)
-    axes[0].axhline(0, color="k", lw=0.5)
-    axes[2].axhspan(0.60, 0.76, color="0.85", label="goal 60-76%")
-    axes[2].axhline(0.6827, color="k", lw=0.5)
-    axes[2].set_ylim(0, 1)
-    for ax, lab in zip(axes, ("bias of cumulative $A_V$ (mag)",
-                              "RMS of cumulative $A_V$ (mag)", "1σ interval coverage")):
-        ax.set_xlabel("distance (kpc)")
-        ax.set_ylabel(lab)
-    axes[0].legend(fontsize=8)
-    axes[2].legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return Path(path)
-
-
-def plot_history(history, path):
-    """
-    Plot the training and validation losses and the validation RMSE per epoch.
-
-    Parameters
-    ----------
-    history : list of dict
-        `~cnnext.training.train.FitResult.history`.
-    path : path-like
-        Output PNG.
-    """
-    import matplotlib
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    epoch = [h["epoch"] for h in history]
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
-    axes[0].plot(epoch, [h["train_loss"] for h in history], "o-", ms=3, label="training")
-    axes[0].plot(epoch, [h["val_loss"] for h in history], "o-", ms=3, label="validation")
-    axes[0].set_ylabel("β-NLL loss")
-    axes[0].set_yscale("symlog", linthresh=1.0)
-    axes[0].legend(fontsize=8)
-    axes[1].plot(epoch, [h["val_rmse"] for h in history], "o-", ms=3, color="C1")
-    axes[1].set_ylabel("validation RMSE of $A_V$ (mag)")
-    for ax in axes:
-        ax.set_xlabel("epoch")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return Path(path)
-
-
 def _summary(groups):
     summary = {"rel_err_floor_mag": REL_ERR_FLOOR}
     for name, m in groups.items():
@@ -289,6 +156,7 @@ def evaluate_model(model, config, workdir, *, out_dir=None, n_jobs=1, progress_b
         "files": [...]}``; ``summary`` is what goes into the model metadata.
     """
     from ..model import CNNModel
+    from ..plotting import plot_validation_metrics, plot_validation_profiles
     from .dataset import generate_evaluation_set, load_examples
 
     if not isinstance(model, CNNModel):
@@ -327,13 +195,13 @@ def evaluate_model(model, config, workdir, *, out_dir=None, n_jobs=1, progress_b
             per_sightline[name].append({"l": l, "b": b, "n": m["n"],
                                         "coverage68": m["coverage68_all"], "at": m["at"]})
         labels = [f"l={l:.1f}°, b={b:+.1f}°" for l, b in coords]
-        png = plot_profiles(model.distances, truth, pred, sigma, ex.sightline, labels,
+        png = plot_validation_profiles(model.distances, truth, pred, sigma, ex.sightline, labels,
                             out_dir / f"profiles_{name}.png",
                             title=f"{config.name}: {name} the training region")
         if png is not None:
             files.append(str(png))
     if groups:
-        files.append(str(plot_metrics(groups, out_dir / "metrics.png")))
+        files.append(str(plot_validation_metrics(groups, out_dir / "metrics.png")))
     summary = _summary(groups)
     report = {"model": str(model.path), "sha256": model.sha256, "groups": groups,
               "per_sightline": per_sightline, "summary": summary, "files": files}

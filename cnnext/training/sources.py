@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..quality import BANDS
+
 __all__ = ["GalaxySource", "BesanconSource", "make_source"]
 
 log = logging.getLogger(__name__)
@@ -57,7 +59,7 @@ class _Base:
         """The mock observation's limits (model metadata ``mag_limits``)."""
         pm = self.photometry
         limits = {band: {"m10": pm.m10[band], "m50": pm.m50(band), "width": pm.width[band],
-                         "saturation": pm.saturation[band]} for band in ("J", "H", "Ks")}
+                         "saturation": pm.saturation[band]} for band in BANDS}
         limits["photometric_model"] = pm.to_dict()
         limits["intrinsic_faint_limit_Ks"] = self.faint_limit
         if self.conditions is not None:

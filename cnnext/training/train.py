@@ -435,8 +435,8 @@ def train_model(config, workdir, out, *, device="auto", n_jobs=1, progress_bar=F
     (workdir / "timings.json").write_text(json.dumps(timings, indent=2))
     (workdir / "history.json").write_text(json.dumps(result.history, indent=1))
     if result.history:
-        from .evaluate import plot_history
+        from ..plotting import plot_training_history
 
         (workdir / "evaluation").mkdir(exist_ok=True)
-        plot_history(result.history, workdir / "evaluation" / "history.png")
+        plot_training_history(result.history, workdir / "evaluation" / "history.png")
     return TrainingRun(path=out, metrics=metrics, fit=result, timings=timings)

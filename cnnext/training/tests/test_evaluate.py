@@ -2,7 +2,12 @@
 import numpy as np
 import pytest
 
-from cnnext.training.evaluate import plot_history, plot_metrics, plot_profiles, profile_metrics
+from cnnext.plotting import (
+    plot_training_history,
+    plot_validation_metrics,
+    plot_validation_profiles,
+)
+from cnnext.training.evaluate import profile_metrics
 
 
 def test_profile_metrics_numbers():
@@ -44,17 +49,17 @@ def test_plots(tmp_path):
     truth = np.cumsum(rng.uniform(0, 0.3, size=(6, 20)), axis=1)
     pred = truth * 1.1
     sigma = 0.1 * truth + 0.05
-    png = plot_profiles(d, truth, pred, sigma, np.array([0, 0, 1, 1, 2, 2]),
+    png = plot_validation_profiles(d, truth, pred, sigma, np.array([0, 0, 1, 1, 2, 2]),
                         ["a", "b", "c"], tmp_path / "p.png", title="t")
     assert png.stat().st_size > 1000
     m = profile_metrics(truth, pred, sigma, d)
-    png = plot_metrics({"inside": m, "outside": m}, tmp_path / "m.png")
+    png = plot_validation_metrics({"inside": m, "outside": m}, tmp_path / "m.png")
     assert png.stat().st_size > 1000
-    assert plot_profiles(d, truth, pred, sigma, np.full(6, 5), ["a"], tmp_path / "x.png") \
-        is None
+    assert plot_validation_profiles(d, truth, pred, sigma, np.full(6, 5), ["a"],
+                                    tmp_path / "x.png") is None
     history = [{"epoch": k, "train_loss": 3.0 / k, "val_loss": 2.5 / k, "val_rmse": 1.0 / k}
                for k in range(1, 5)]
-    assert plot_history(history, tmp_path / "h.png").stat().st_size > 1000
+    assert plot_training_history(history, tmp_path / "h.png").stat().st_size > 1000
 
 
 def test_profile_metrics_structure():
