@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .quality import BANDS, QualityCuts, _ChunkedCuts, _float64
+from .quality import BANDS, ChunkedCuts, QualityCuts, as_float64
 
 __all__ = ["CMDChannel", "CMDSpec", "build_cmds", "bin_indices"]
 
@@ -373,9 +373,9 @@ class _Builder:
         self.per_cell = n_ch * n_mag * n_col
         used = sorted({b for ch in spec.channels for b in (ch.mag, *ch.colour)},
                       key=BANDS.index)
-        self.mags = {b: _float64(stars[b]) for b in used}
+        self.mags = {b: as_float64(stars[b]) for b in used}
         # NaN magnitudes fail the range checks: without quality cuts no mask is needed
-        self.cuts = _ChunkedCuts(spec.quality, stars, bands=used,
+        self.cuts = ChunkedCuts(spec.quality, stars, bands=used,
                                  check_magnitudes=False) if apply_quality else None
         ranges = [ch.mag_range for ch in spec.channels] + \
             [ch.colour_range for ch in spec.channels]

@@ -86,7 +86,7 @@ def _accept_into(codes, runs, out, tmp, hit):
         out[...] = False
 
 
-def _float64(column):
+def as_float64(column):
     """A column as a float64 array, masked entries NaN (no copy when already float64)."""
     if np.ma.isMaskedArray(column):
         return np.ma.filled(np.ma.asarray(column, dtype=np.float64), np.nan)
@@ -168,7 +168,7 @@ class QualityCuts:
         """
         n = len(stars[BANDS[0]])
         masks = {band: np.empty(n, dtype=bool) for band in BANDS}
-        chunks = _ChunkedCuts(self, stars)
+        chunks = ChunkedCuts(self, stars)
         for start in range(0, n, _CHUNK):
             stop = min(start + _CHUNK, n)
             for band, ok in chunks(start, stop).items():
@@ -188,10 +188,10 @@ class QualityCuts:
         mags : dict of str to `numpy.ndarray` of float64
         """
         masks = self.band_masks(stars)
-        return {band: np.where(masks[band], _float64(stars[band]), np.nan) for band in BANDS}
+        return {band: np.where(masks[band], as_float64(stars[band]), np.nan) for band in BANDS}
 
 
-class _ChunkedCuts:
+class ChunkedCuts:
     """
     `QualityCuts.band_masks` evaluated chunk by chunk, for callers that fuse the cuts
     into their own chunked loop (the CMD builder): the magnitudes of a chunk are
@@ -217,8 +217,8 @@ class _ChunkedCuts:
                 narrow = codes.dtype == np.uint8 or int(codes.max()) <= 0xFF
                 self.flags.append((codes, np.uint8 if narrow else codes.dtype,
                                    _runs(accepted)))
-        self.mags = {band: _float64(stars[band]) for band in self.bands}
-        self.errs = {band: _float64(stars[f"e_{band}"]) for band in self.bands
+        self.mags = {band: as_float64(stars[band]) for band in self.bands}
+        self.errs = {band: as_float64(stars[f"e_{band}"]) for band in self.bands
                      if f"e_{band}" in has}
         self.max_error = cuts.max_error
         if "ph_qual" not in has and cuts.ph_qual and not set("DEFUX") & set(cuts.ph_qual):

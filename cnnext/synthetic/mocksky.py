@@ -34,7 +34,7 @@ from ..healpix import (
 from ..quality import BANDS
 from ..stars import FLAG_COLUMNS, STAR_COLUMNS, PhotometrySource, empty_star_table
 from .galaxy import GalaxyModel
-from .observation import PhotometricModel, _draw_bits, _observe_table, reddening_law
+from .observation import PhotometricModel, draw_bits, observe_table, reddening_law
 from .profiles import DEFAULT_MEAN, ExtinctionProfiles, mean_dust_density
 
 __all__ = ["MockSky"]
@@ -412,13 +412,13 @@ class MockSky(PhotometrySource):
             av.append(profiles[k].at(np.asarray(stars["distance"]))[0])
             cell_of.append(np.full(len(stars), cell, dtype=np.int64))
             # each cell's own random stream: independent of the batching
-            cell_bits = _draw_bits(self._rng(4, self.order, int(cell)), len(stars))
+            cell_bits = draw_bits(self._rng(4, self.order, int(cell)), len(stars))
             for band in bits:
                 bits[band].append(cell_bits[band])
         columns = {k: np.concatenate(v) for k, v in columns.items()}
         bits = {band: np.concatenate(v, axis=1) for band, v in bits.items()}
         cell_of = np.concatenate(cell_of)
-        obs, keep = _observe_table(columns, np.concatenate(av), self.law, self.photometry,
+        obs, keep = observe_table(columns, np.concatenate(av), self.law, self.photometry,
                                    bits, return_keep=True)
         obs["cell"] = cell_of[keep]
         return obs

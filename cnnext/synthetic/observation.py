@@ -333,7 +333,7 @@ def _normal_table():
     return _TABLE_CACHE["normal"]
 
 
-def _draw_bits(rng, size):
+def draw_bits(rng, size):
     """Random 16-bit integers for `_simulate`: per band, ``(2, size)`` uint16."""
     out = {}
     for band in BANDS:
@@ -356,13 +356,13 @@ def _simulate(intrinsic, av, law, tables, rng=None, bits=None):
     far below the sensitivity of the letter thresholds), looked up in
     millimagnitude tables.
 
-    ``bits`` (from `_draw_bits`, possibly concatenated from several generators)
+    ``bits`` (from `draw_bits`, possibly concatenated from several generators)
     replaces ``rng``.
 
     Returns, per band: observed magnitude, table index and ``r``.
     """
     if bits is None:
-        bits = _draw_bits(rng, int(np.prod(av.shape)))
+        bits = draw_bits(rng, int(np.prod(av.shape)))
     out = {}
     inv = np.float32(1.0 / _TABLE_STEP)
     normal = _normal_table()
@@ -466,10 +466,10 @@ def observe(stars, profile=None, *, law=None, model=None, seed=None):
         raise ValueError(f"observe takes one profile, got {av.shape[0]}; index the "
                          f"profile set or use observe_many")
     rng = np.random.default_rng(seed)
-    return _observe_table(stars, av, law, model, _draw_bits(rng, len(stars)))
+    return observe_table(stars, av, law, model, draw_bits(rng, len(stars)))
 
 
-def _observe_table(stars, av, law, model, bits, return_keep=False):
+def observe_table(stars, av, law, model, bits, return_keep=False):
     """`observe` with A_V ``(1, n)`` and pre-drawn random bits."""
     tables = _model_tables(model)
     sim = _simulate(_intrinsic(stars), np.asarray(av, np.float32).reshape(1, -1), law,
