@@ -21,26 +21,6 @@ TILE_ORDER = 6
 
 
 @pytest.fixture(scope="module")
-def client():
-    from distributed import Client, LocalCluster
-    from distributed.comm import inproc
-
-    # The in-process transport names itself after the IP address that routes to
-    # 8.8.8.8 (a UDP connect, which pytest-remotedata forbids); on one machine
-    # that address is irrelevant, so give it the loopback one.
-    if getattr(inproc.global_manager, "_ip", "") is None:
-        inproc.global_manager._ip = "127.0.0.1"
-    # two workers in this process: real scheduling and serialisation of tasks
-    # and results, without the start-up cost of worker processes
-    # (the diagnostics servers listen on 127.0.0.1 only: tests stay off the network)
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
-                      dashboard_address="127.0.0.1:0",
-                      worker_dashboard_address="127.0.0.1:0") as cluster, \
-            Client(cluster) as client:
-        yield client
-
-
-@pytest.fixture(scope="module")
 def setup(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("dask")
     model = CNNModel(write_tiny_model(tmp / "tiny.onnx"), providers="cpu")
@@ -71,7 +51,7 @@ def _assert_same(a, b):
         np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
 
 
-def test_dask_build_equals_local_build(tmp_path, client, setup, monkeypatch):
+def test_dask_build_equals_local_build(tmp_path, dask_client, setup, monkeypatch):
     import cnnext.model
 
     model, source, local = setup
@@ -86,7 +66,7 @@ def test_dask_build_equals_local_build(tmp_path, client, setup, monkeypatch):
     monkeypatch.setattr(cnnext.model.CNNModel, "__init__", counting_init)
     _WORKER_MODELS.clear()
     m = build_map(REGION, source=source, model=model, output=tmp_path / "dask.fits",
-                  client=client, tile_order=TILE_ORDER, progress_bar=False, providers="cpu")
+                  client=dask_client, tile_order=TILE_ORDER, progress_bar=False, providers="cpu")
     _assert_same(m, local)
     assert m.meta["build"]["dask"] is True
     assert len(tile_cells(local.cells, 7, TILE_ORDER)[0]) > 2
@@ -95,45 +75,33 @@ def test_dask_build_equals_local_build(tmp_path, client, setup, monkeypatch):
     assert len(loads) == 1
 
 
-def test_dask_failed_tiles_then_resume(tmp_path, client, setup):
+def test_dask_failed_tiles_then_resume(tmp_path, dask_client, setup):
     model, source, local = setup
     out = tmp_path / "m.fits"
     bad = local.cells[:1]
     with conf.set_temp("retry_backoff", 0.001):
         with pytest.raises(PhotometryError, match="1 of .* tiles failed") as info:
             build_map(REGION, source=Flaky(source, bad), model=model, output=out,
-                      client=client, tile_order=TILE_ORDER, progress_bar=False,
+                      client=dask_client, tile_order=TILE_ORDER, progress_bar=False,
                       tile_retries=0, providers="cpu")
     assert info.value.failed_tiles == [int(bad[0]) >> 2]
-    m = build_map(REGION, source=source, model=model, output=out, client=client,
+    m = build_map(REGION, source=source, model=model, output=out, client=dask_client,
                   tile_order=TILE_ORDER, progress_bar=False, providers="cpu")
     _assert_same(m, local)
 
 
-@pytest.fixture(scope="module")
-def process_client():
-    """Two worker processes: sources and results really cross process boundaries."""
-    from distributed import Client, LocalCluster
-
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                      host="127.0.0.1", dashboard_address="127.0.0.1:0",
-                      worker_dashboard_address="127.0.0.1:0") as cluster, \
-            Client(cluster) as client:
-        yield client
-
-
 @pytest.mark.slow
-def test_worker_processes_with_local_catalogue(tmp_path, process_client, setup):
+def test_worker_processes_with_local_catalogue(tmp_path, dask_process_client, setup):
     model, source, local = setup
     cat = fetch_region(REGION, source=source, output=tmp_path / "cat", tile_order=TILE_ORDER,
                        progress_bar=False)
     offline_local = build_map(REGION, source=cat, model=model, output=tmp_path / "l.fits",
                               tile_order=TILE_ORDER, progress_bar=False)
     m = build_map(REGION, source=cat, model=model, output=tmp_path / "p.fits",
-                  client=process_client, tile_order=TILE_ORDER, progress_bar=False,
+                  client=dask_process_client, tile_order=TILE_ORDER, progress_bar=False,
                   providers="cpu")
     # (looked up on the worker: a closure over this module's globals would not pickle)
-    loaded = process_client.run(
+    loaded = dask_process_client.run(
         lambda: len(__import__("cnnext.build", fromlist=["x"])._WORKER_MODELS))
     _assert_same(m, offline_local)
     np.testing.assert_array_equal(m.n_stars, local.n_stars)
@@ -142,7 +110,7 @@ def test_worker_processes_with_local_catalogue(tmp_path, process_client, setup):
 
 
 @pytest.mark.slow
-def test_unpicklable_source_is_a_clear_error(tmp_path, process_client, setup):
+def test_unpicklable_source_is_a_clear_error(tmp_path, dask_process_client, setup):
     import threading
 
     model, source, _ = setup
@@ -150,4 +118,4 @@ def test_unpicklable_source_is_a_clear_error(tmp_path, process_client, setup):
     bad.lock = threading.Lock()
     with pytest.raises(TypeError, match="cannot be sent to Dask workers"):
         build_map(REGION, source=bad, model=model, output=tmp_path / "m.fits",
-                  client=process_client, tile_order=TILE_ORDER, progress_bar=False)
+                  client=dask_process_client, tile_order=TILE_ORDER, progress_bar=False)

@@ -112,6 +112,7 @@ def test_sigkill_mid_build_then_resume(tmp_path):
     _assert_same(read_map(out), whole)
 
 
+@pytest.mark.slow
 def test_server_failing_a_third_of_requests(tmp_path):
     stars = random_stars(6000, l=(278.5, 281.5), b=(-1.0, 1.0), seed=7)
     model = CNNModel(write_tiny_model(tmp_path / "tiny.onnx"), providers="cpu")

@@ -122,6 +122,7 @@ def _writer(root, start, n):
         cache.load([cell])
 
 
+@pytest.mark.slow
 def test_two_processes_at_once(tmp_path):
     ctx = multiprocessing.get_context("spawn")
     procs = [ctx.Process(target=_writer, args=(str(tmp_path), start, 40))

@@ -66,6 +66,7 @@ def test_warning_printed_once_subprocess(linear_map):
     assert out.stderr.count("footprint") == 1
 
 
+@pytest.mark.slow
 def test_closed_pipe_ends_quietly(linear_map):
     read, write = os.pipe()
     os.close(read)  # the reader is gone before the first line is written

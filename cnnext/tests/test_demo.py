@@ -70,6 +70,7 @@ def test_run_demo_structure(demo_run):
     assert "density_r" in text and "fingers-of-God index" in text
     assert str(r.outdir / "structure.ecsv") in text
 
+@pytest.mark.slow
 def test_demo_cli(tiny_model, tmp_path, capsys):
     pytest.importorskip("cnnext.synthetic", reason="needs the mock sky")
     out = tmp_path / "cli-demo"

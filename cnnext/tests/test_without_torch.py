@@ -40,6 +40,7 @@ print("NO TORCH OK")
 """
 
 
+@pytest.mark.slow
 def test_demo_and_imports_without_torch(tmp_path):
     pytest.importorskip("cnnext.synthetic", reason="needs the mock sky")
     model = write_tiny_model(tmp_path / "tiny.onnx")

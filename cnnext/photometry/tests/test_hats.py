@@ -174,10 +174,7 @@ def test_over_http(hats_dir, reference):
         thread.join()
 
 
-def test_build_map_with_hats_on_dask(tmp_path, hats_dir, reference):
-    from distributed import Client, LocalCluster
-    from distributed.comm import inproc
-
+def test_build_map_with_hats_on_dask(tmp_path, hats_dir, reference, dask_client):
     from cnnext import build_map
     from cnnext.model import CNNModel
     from cnnext.testing.models import write_tiny_model
@@ -185,16 +182,9 @@ def test_build_map_with_hats_on_dask(tmp_path, hats_dir, reference):
     model = CNNModel(write_tiny_model(tmp_path / "tiny.onnx"), providers="cpu")
     local = build_map(REGION, source=reference, model=model, output=tmp_path / "ref.fits",
                       tile_order=6, progress_bar=False)
-    # see cnnext/tests/test_build_dask.py: keep the in-process transport off the network
-    if getattr(inproc.global_manager, "_ip", "") is None:
-        inproc.global_manager._ip = "127.0.0.1"
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
-                      dashboard_address="127.0.0.1:0",
-                      worker_dashboard_address="127.0.0.1:0") as cluster, \
-            Client(cluster) as client:
-        got = build_map(REGION, source=HatsSource(hats_dir), model=model,
-                        output=tmp_path / "hats.fits", client=client, tile_order=6,
-                        progress_bar=False, providers="cpu")
+    got = build_map(REGION, source=HatsSource(hats_dir), model=model,
+                    output=tmp_path / "hats.fits", client=dask_client, tile_order=6,
+                    progress_bar=False, providers="cpu")
     assert got.meta["source"] == f"hats:{hats_dir}"
     for name in ("cells", "n_stars", "flags", "av", "sigma"):
         np.testing.assert_array_equal(getattr(got, name), getattr(local, name))

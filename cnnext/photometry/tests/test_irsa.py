@@ -97,6 +97,7 @@ def test_server_never_answers(catalogue, cells):
         assert server.n_requests == 2
 
 
+@pytest.mark.slow
 def test_answers_are_cached(catalogue, catalogue_cells, cells, tmp_path):
     expected = expected_stars(catalogue, catalogue_cells, cells)
     with conf.set_temp("use_cache", True), FakeIrsa(catalogue) as server:

@@ -32,6 +32,7 @@ def _write_toml(path, data):
     return path
 
 
+@pytest.mark.slow
 def test_cli_train_end_to_end(tmp_path, capsys):
     config = _write_toml(tmp_path / "mini.toml", MINI)
     out = tmp_path / "mini.onnx"
