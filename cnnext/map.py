@@ -9,7 +9,8 @@ photometry with the CNN, keeping them in a persistent on-disk cache.
 
 Values are plain `numpy` arrays in magnitudes (A_V by default), like the other
 dustmaps maps. The uncertainty model behind the ``median``, ``percentile``,
-``samples`` and ``random_sample`` modes is described in `CNNExtinctionMap.query`.
+``samples`` and ``random_sample`` modes is described in `CNNExtinctionMap.query` and
+implemented in `cnnext.sampling`.
 """
 
 import logging
@@ -25,7 +26,6 @@ from astropy.coordinates import (
     SphericalRepresentation,
     UnitSphericalRepresentation,
 )
-from scipy.special import ndtri
 
 from .exceptions import CnnextWarning
 from .extinction import ExtinctionLaw
@@ -33,6 +33,7 @@ from .healpix import check_order
 from .io.mapfile import read_map
 from .observation import DESCRIPTORS
 from .profiles import FLAG_FEW_STARS, FLAG_NO_DATA, FLAG_OUTSIDE_MODEL, FLAG_PARTIAL, ProfileMap
+from .sampling import DistanceNodes, cells_of, check_pct, interpolate, profile_values
 
 with warnings.catch_warnings():
     # dustmaps warns at import time when ~/.dustmapsrc is missing or overridden; cnnext
@@ -50,135 +51,6 @@ MODES = ("mean", "median", "percentile", "samples", "random_sample", "random_sam
 #: dtype of the structured array returned with ``return_flags=True``.
 FLAGS_DTYPE = np.dtype([("n_stars", "i8"), ("flags", "i4"), ("dmin", "f8"),
                         ("dmax", "f8")] + [(name, "f4") for name in DESCRIPTORS])
-
-# Coordinates handled at once when each one needs its own profile (random_sample);
-# bounds memory to ~chunk x n_dist x 8 bytes.
-_CHUNK = 65536
-
-
-def _cells_of(lon, lat, order):
-    """Nested Galactic HEALPix cells of (lon, lat) in degrees; -1 where not finite."""
-    ok = np.isfinite(lon) & np.isfinite(lat)
-    all_ok = bool(ok.all())
-    if not all_ok:
-        lon = np.where(ok, lon, 0.0)
-        lat = np.where(ok, lat, 0.0)
-    try:
-        import healpy
-    except ImportError:  # healpy comes with dustmaps, but astropy-healpix always works
-        from .healpix import lonlat_to_cells
-
-        cells = lonlat_to_cells(lon, lat, order)
-    else:
-        # healpy's C implementation is ~4x faster than astropy-healpix here, which
-        # matters for the 10^6-coordinates-per-second goal
-        theta = np.radians(90.0 - lat)
-        phi = np.radians(lon)
-        cells = healpy.ang2pix(1 << order, theta, phi, nest=True).astype(np.int64, copy=False)
-    return cells if all_ok else np.where(ok, cells, -1)
-
-
-class _Nodes:
-    """
-    Distance nodes and the bracketing of query distances between them.
-
-    Rule: linear from zero below the first node, linear between nodes, constant
-    beyond the last node. `locate` returns, for each distance, the upper node of its
-    segment, the weight of that node and whether the lower end is the origin.
-    """
-
-    def __init__(self, nodes):
-        self.nodes = np.asarray(nodes, dtype=float)
-        steps = np.diff(np.r_[0.0, self.nodes])
-        # evenly spaced from the origin (the usual 0.1, 0.2, ... kpc grid): the segment
-        # is found by arithmetic instead of a binary search
-        self.step = float(steps[0]) if np.allclose(steps, steps[0], rtol=1e-9,
-                                                   atol=0.0) else None
-
-    def locate(self, d):
-        nodes = self.nodes
-        nd = nodes.size
-        if self.step is not None:
-            # segment by arithmetic; a distance on a node may land in either
-            # neighbouring segment through rounding, and both give the node's value
-            x = d * (1.0 / self.step)
-            with np.errstate(invalid="ignore"):
-                k = np.minimum(x, nd - 1.0)
-                np.floor(k, out=k)
-                np.maximum(k, 0.0, out=k)
-            hi = np.nan_to_num(k, nan=0.0).astype(np.intp)
-            x -= hi
-            w = x
-        else:
-            k = np.searchsorted(nodes, d, side="right")
-            hi = np.minimum(k, nd - 1)
-            lo = hi - 1
-            x_lo = np.where(lo < 0, 0.0, nodes[np.maximum(lo, 0)])
-            with np.errstate(invalid="ignore", divide="ignore"):
-                w = (d - x_lo) / (nodes[hi] - x_lo)
-        np.clip(w, 0.0, 1.0, out=w)
-        return hi, w, hi == 0
-
-
-def _interp(table, rows, loc, *, infinite=False):
-    """
-    Profiles ``table[rows]`` at located distances ``loc`` (from `_Nodes.locate`).
-
-    ``table`` is ``(n_rows, n_nodes)`` or ``(n_rows, n_nodes, k)``; ``rows`` is
-    ``(n,)``; the result is ``(n,)`` or ``(n, k)``. ``infinite``: the table may hold
-    infinities (0th/100th percentiles), interpolate them without NaN.
-    """
-    hi, w, below = loc
-    v_hi = table[rows, hi].astype(float)
-    v_lo = table[rows, np.maximum(hi - 1, 0)].astype(float)
-    if table.ndim == 3:
-        w = w[:, None]
-        below = below[:, None]
-    v_lo = np.where(below, 0.0, v_lo)
-    if not infinite:
-        v_hi -= v_lo
-        v_hi *= w
-        v_hi += v_lo
-        return v_hi
-    with np.errstate(invalid="ignore"):
-        out = (1.0 - w) * v_lo + w * v_hi
-    out = np.where(w == 0.0, v_lo, out)
-    return np.where(w == 1.0, v_hi, out)
-
-
-def _draw(av, sigma, z):
-    """
-    Profiles ``av + z sigma`` clipped at zero and made non-decreasing in distance.
-
-    ``av``, ``sigma``: ``(..., n_dist)``; ``z`` broadcasts against ``av[..., 0]``.
-    """
-    z = np.asarray(z, dtype=float)[..., None]
-    with np.errstate(invalid="ignore"):
-        # z = +-inf (0th/100th percentile) with sigma = 0 must give av, not NaN
-        out = np.where(sigma > 0, av + z * sigma, av)
-    out = np.maximum(out, 0.0)
-    return np.maximum.accumulate(out, axis=-1)
-
-
-def _check_pct(pct, mode):
-    if mode != "percentile":
-        if pct is not None:
-            raise ValueError(f"pct is only used with mode='percentile', got mode={mode!r}")
-        return None, True
-    if pct is None:
-        raise ValueError("mode='percentile' needs pct (a number or a list of numbers in "
-                         "[0, 100])")
-    try:
-        values = np.asarray(pct, dtype=float)
-    except (TypeError, ValueError):
-        raise ValueError(f"pct must be a number or a list of numbers in [0, 100], "
-                         f"got {pct!r}") from None
-    if values.ndim > 1 or values.size == 0 or not np.all(np.isfinite(values)) or \
-            np.any((values < 0) | (values > 100)):
-        raise ValueError(f"pct must be a number or a 1D list of numbers in [0, 100], "
-                         f"got {pct!r}")
-    return values.reshape(-1), values.ndim == 0
-
 
 class CNNExtinctionMap(DustMap):
     """
@@ -344,7 +216,7 @@ class CNNExtinctionMap(DustMap):
             self._law = ExtinctionLaw.from_dict(law) if law else None
         self._order = check_order(file_map.order)
         self._nodes = np.asarray(file_map.distances, dtype=float)
-        self._locator = _Nodes(self._nodes)
+        self._locator = DistanceNodes(self._nodes)
         self._set_map(file_map)
 
     def _set_map(self, pmap):
@@ -495,7 +367,7 @@ class CNNExtinctionMap(DustMap):
         if not isinstance(coords, SkyCoord):
             raise TypeError(f"coords must be an astropy SkyCoord, got {type(coords).__name__}")
         lon, lat, _ = self._galactic(coords)
-        self._rows(_cells_of(lon, lat, self._order))
+        self._rows(cells_of(lon, lat, self._order))
 
     # --- the query ----------------------------------------------------------------
 
@@ -593,7 +465,7 @@ class CNNExtinctionMap(DustMap):
             ratio = 1.0
         else:
             ratio = self._law.ratio(band)
-        pcts, scalar_pct = _check_pct(pct, mode)
+        pcts, scalar_pct = check_pct(pct, mode)
         if mode == "samples" and (isinstance(n_samples, bool) or int(n_samples) != n_samples
                                   or n_samples < 1):
             raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}")
@@ -602,7 +474,7 @@ class CNNExtinctionMap(DustMap):
 
         shape = coords.shape
         lon, lat, dist = self._galactic(coords)
-        cells = _cells_of(lon, lat, self._order)
+        cells = cells_of(lon, lat, self._order)
         rows, pm = self._rows(cells)
         found = rows >= 0
         r = np.where(found, rows, 0)
@@ -623,12 +495,13 @@ class CNNExtinctionMap(DustMap):
                             "lie outside the model's training region")
 
         loc = None if dist is None else self._locator.locate(dist)
-        values = self._values(pm, r, loc, mode, pcts, scalar_pct, n_samples, rng)
+        values = profile_values(pm, r, loc, mode, pcts, scalar_pct, n_samples, rng,
+                                self._nodes.size)
         values = self._mask(values, usable) * ratio
         out = [self._shape(values, shape)]
         if return_sigma:
             sig = pm.sigma if len(pm) else np.zeros((1, self._nodes.size), np.float32)
-            s = _interp(sig, r, loc) if loc is not None else sig[r].astype(float)
+            s = interpolate(sig, r, loc) if loc is not None else sig[r].astype(float)
             out.append(self._shape(self._mask(s, usable) * ratio, shape))
         if return_flags:
             flags = np.zeros(r.size, FLAGS_DTYPE)
@@ -657,49 +530,3 @@ class CNNExtinctionMap(DustMap):
             values = np.array(values, dtype=float, copy=True)
             values[~usable] = np.nan
         return values
-
-    def _values(self, pm, r, loc, mode, pcts, scalar_pct, n_samples, rng):
-        """Values before masking and band conversion: ``(n,)`` / ``(n, n_dist)`` + extra."""
-        nd = self._nodes.size
-        if len(pm) == 0:  # nothing known: every coordinate is NaN anyway
-            extra = ()
-            if mode == "samples":
-                extra = (int(n_samples),)
-            elif mode == "percentile" and not scalar_pct:
-                extra = (pcts.size,)
-            base = (r.size,) if loc is not None else (r.size, nd)
-            return np.full(base + extra, np.nan)
-        if mode == "mean":
-            return _interp(pm.av, r, loc) if loc is not None else pm.av[r].astype(float)
-        if mode == "random_sample":
-            # one draw per coordinate: each needs its own profile, done in chunks
-            shape = (r.size,) if loc is not None else (r.size, nd)
-            out = np.empty(shape)
-            z = rng.standard_normal(r.size)
-            for start in range(0, r.size, _CHUNK):
-                sl = slice(start, start + _CHUNK)
-                prof = _draw(pm.av[r[sl]].astype(float), pm.sigma[r[sl]].astype(float), z[sl])
-                out[sl] = prof if loc is None else _interp(
-                    prof, np.arange(prof.shape[0]), tuple(x[sl] for x in loc))
-            return out
-        # the other modes transform each sightline once: work on the unique rows
-        uniq, inv = np.unique(r, return_inverse=True)
-        av = pm.av[uniq].astype(float)
-        sigma = pm.sigma[uniq].astype(float)
-        if mode == "median":
-            table = _draw(av, sigma, np.zeros(uniq.size))
-        elif mode == "random_sample_per_pix":
-            table = _draw(av, sigma, rng.standard_normal(uniq.size))
-        else:
-            z = ndtri(pcts / 100.0) if mode == "percentile" else \
-                rng.standard_normal((int(n_samples), uniq.size))
-            if mode == "percentile":
-                z = np.broadcast_to(z[:, None], (pcts.size, uniq.size))
-            # (k, m, nd) -> (m, nd, k): the extra axis last, as in dustmaps
-            table = np.moveaxis(_draw(av, sigma, z), 0, -1)
-            if mode == "percentile" and scalar_pct:
-                table = table[..., 0]
-        if loc is None:
-            return table[inv]
-        infinite = mode == "percentile" and bool(np.any((pcts == 0) | (pcts == 100)))
-        return _interp(table, inv, loc, infinite=infinite)
