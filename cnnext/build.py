@@ -33,103 +33,30 @@ directory is removed.
 import logging
 import os
 import threading
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-import numpy as np
-
-from .exceptions import CheckpointError, PhotometryError
+from .exceptions import CheckpointError
 from .healpix import check_order
 from .io.checkpoint import CHECKPOINT_FORMAT, Checkpoint, checkpoint_path, sha256_cells
 from .io.mapfile import is_map_file
+from .jobs import default_tile_order, failed_tiles_error, run_tiles, tile_cells
 from .region import region_to_cells
 
 __all__ = ["build_map", "checkpoint_path", "default_tile_order", "tile_cells"]
 
 log = logging.getLogger(__name__)
 
-#: Errors after which a tile is tried again (network and I/O trouble). Anything
-#: else is a bug or bad input and stops the build at once.
-_RETRYABLE = (PhotometryError, OSError, TimeoutError)
-
-
-def default_tile_order(order):
-    """
-    Return the default tile order for cells at ``order``: ``order - 3``.
-
-    A tile then holds up to 64 cells (about 13 deg² at order 7): few enough
-    that a killed build loses little work, many enough that one request per tile
-    keeps the number of photometry requests and checkpoint files small.
-    """
-    return max(check_order(order) - 3, 0)
-
-
-def tile_cells(cells, order, tile_order):
-    """
-    Group cells into tiles.
-
-    Parameters
-    ----------
-    cells : array of int
-        Sorted nested cells at ``order``.
-    order, tile_order : int
-        HEALPix orders of the cells and of the tiles (``tile_order <= order``).
-
-    Returns
-    -------
-    tiles : `numpy.ndarray`
-        Sorted tile numbers (nested cells at ``tile_order``).
-    groups : list of `numpy.ndarray`
-        The cells of each tile.
-
-    Examples
-    --------
-    >>> from cnnext.build import tile_cells
-    >>> tiles, groups = tile_cells([0, 1, 5, 17, 18], order=7, tile_order=6)
-    >>> tiles.tolist(), [g.tolist() for g in groups]
-    ([0, 1, 4], [[0, 1], [5], [17, 18]])
-    """
-    order = check_order(order)
-    tile_order = check_order(tile_order, "tile_order")
-    if tile_order > order:
-        raise ValueError(f"tile_order ({tile_order}) must not exceed the cell order ({order})")
-    cells = np.unique(np.asarray(cells, dtype=np.int64))
-    parents = cells >> (2 * (order - tile_order))
-    tiles, starts = np.unique(parents, return_index=True)
-    return tiles, np.split(cells, starts[1:])
-
 
 # --------------------------------------------------------------------------- tiles
 
-def _with_retries(func, *, retries, backoff, what):
-    """Call ``func()``; on network or I/O errors try again, then raise `PhotometryError`."""
-    last = None
-    for attempt in range(retries + 1):
-        if attempt:
-            time.sleep(backoff * 2 ** (attempt - 1))
-        try:
-            return func()
-        except _RETRYABLE as exc:
-            last = exc
-            log.info("%s: attempt %d/%d failed: %s", what, attempt + 1, retries + 1, exc)
-            if getattr(exc, "out_of_time", False):
-                # the source already waited cnnext.conf.max_wait: keep the wait bounded
-                break
-    raise PhotometryError(f"{what}: failed after {attempt + 1} attempt(s): {last}") from last
-
-
-def _compute_tile(tile, cells, source, model, *, batch_size, retries, backoff, tile_order):
-    """Photometry and profiles of one tile, retried on network and I/O errors."""
+def _compute_tile(tile, cells, source, model, batch_size):
+    """Photometry and profiles of one tile (one attempt: `cnnext.jobs` retries)."""
     from .sightlines import predict_cells
 
-    def run():
-        stars = source.query_cells(cells, model.order)
-        return predict_cells(stars, cells, model, source_key=getattr(source, "key", None),
-                             batch_size=batch_size)
-
-    return _with_retries(run, retries=retries, backoff=backoff,
-                         what=f"tile {tile} (order {tile_order}, {len(cells)} cells)")
+    stars = source.query_cells(cells, model.order)
+    return predict_cells(stars, cells, model, source_key=getattr(source, "key", None),
+                         batch_size=batch_size)
 
 
 #: Models loaded by this process for Dask tasks, by (path, SHA-256, providers).
@@ -155,66 +82,10 @@ def _worker_model(path, sha256, providers):
     return model
 
 
-def _dask_tile(tile, cells, source, model_path, model_sha256, providers, opts):
-    # ``opts`` travels as one dict: ``client.submit`` would take ``retries`` for itself
+def _dask_compute(tile, cells, source, model_path, model_sha256, providers, batch_size):
+    """One tile on a Dask worker, with the worker's copy of the model."""
     model = _worker_model(model_path, model_sha256, providers)
-    return _compute_tile(tile, cells, source, model, **opts)
-
-
-def _run_local(pending, source, model, opts, on_done, on_fail):
-    for tile, cells in pending:
-        try:
-            pm = _compute_tile(tile, cells, source, model, **opts)
-        except PhotometryError as exc:
-            on_fail(tile, exc)
-            continue
-        on_done(tile, pm)
-
-
-def _run_dask(client, pending, source, model, providers, opts, on_done, on_fail):
-    try:
-        from distributed import as_completed
-    except ImportError:
-        raise ImportError('build_map(client=...) needs dask.distributed: '
-                          'pip install "cnnext[scale]"') from None
-    try:
-        # one copy of the source per worker, not one per task
-        remote_source = client.scatter(source, broadcast=True, hash=False)
-    except Exception as exc:
-        raise TypeError(f"the photometry source {type(source).__name__} cannot be sent to "
-                        f"Dask workers ({type(exc).__name__}: {exc}); use a source that "
-                        f"pickles, such as HatsSource or LocalCatalogSource") from None
-    model_path = str(Path(model.path).resolve())
-    futures = {}
-    for tile, cells in pending:
-        future = client.submit(_dask_tile, tile, cells, remote_source, model_path,
-                               model.sha256, providers, opts, pure=False,
-                               key=f"cnnext-tile-{tile}-{model.sha256[:8]}-"
-                                   f"{os.urandom(4).hex()}")
-        futures[future] = tile
-    try:
-        for future in as_completed(futures):
-            tile = futures[future]
-            try:
-                pm = future.result()
-            except PhotometryError as exc:
-                on_fail(tile, exc)
-                continue
-            except Exception as exc:
-                # a worker that died (KilledWorker) or lost its connection: the tile
-                # failed, the others go on
-                if type(exc).__module__.split(".")[0] in ("distributed", "dask") or \
-                        isinstance(exc, _RETRYABLE):
-                    on_fail(tile, exc)
-                    continue
-                raise
-            finally:
-                future.release()
-            on_done(tile, pm)
-    finally:
-        for future in futures:
-            if not future.done():
-                future.cancel()
+    return _compute_tile(tile, cells, source, model, batch_size)
 
 
 # --------------------------------------------------------------------------- build_map
@@ -413,40 +284,29 @@ def _run_tiles(checkpoint, tiles, groups, source, model, *, client, providers, p
     log.info("build_map: %d cells in %d tiles (order %d / tile order %d), %d tiles already "
              "done", n_cells, len(tiles), model.order, opts["tile_order"], len(done))
 
-    failed = {}
-    bar = None
-    if progress_bar:
-        from tqdm.auto import tqdm
-        bar = tqdm(total=n_cells, initial=int(sum(len(p) for p in done.values())),
-                   unit="cell", desc="build_map")
+    remote = None
+    if client is not None:
+        try:
+            # one copy of the source per worker, not one per task
+            remote_source = client.scatter(source, broadcast=True, hash=False)
+        except Exception as exc:
+            raise TypeError(f"the photometry source {type(source).__name__} cannot be sent "
+                            f"to Dask workers ({type(exc).__name__}: {exc}); use a source "
+                            f"that pickles, such as HatsSource or LocalCatalogSource") from None
+        remote = (_dask_compute, (remote_source, str(Path(model.path).resolve()), model.sha256,
+                                  providers, opts["batch_size"]))
 
-    def on_done(tile, pm):
+    def save(tile, pm):
         checkpoint.save(tile, pm)
         done[tile] = pm
-        if bar is not None:
-            bar.update(len(pm))
 
-    def on_fail(tile, exc):
-        log.warning("tile %d failed: %s", tile, exc)
-        failed[tile] = exc
-
-    try:
-        if client is None:
-            _run_local(pending, source, model, opts, on_done, on_fail)
-        else:
-            _run_dask(client, pending, source, model, providers, opts, on_done, on_fail)
-    finally:
-        if bar is not None:
-            bar.close()
-
+    failed = run_tiles(pending, (_compute_tile, (source, model, opts["batch_size"])),
+                       save=save, retries=opts["retries"], backoff=opts["backoff"],
+                       tile_order=opts["tile_order"], n_cells=n_cells,
+                       n_done=sum(len(p) for p in done.values()), desc="build_map",
+                       progress_bar=progress_bar, client=client, remote=remote)
     if failed:
-        listed = "; ".join(f"tile {t}: {failed[t]}" for t in sorted(failed)[:10])
-        more = f" (and {len(failed) - 10} more)" if len(failed) > 10 else ""
-        error = PhotometryError(
-            f"{len(failed)} of {len(tiles)} tiles failed (order {opts['tile_order']}): "
-            f"{listed}{more}. The {len(done)} finished tiles are saved in "
-            f"{str(checkpoint.path)!r}: rerun the same build to compute only the failed "
-            f"tiles")
-        error.failed_tiles = sorted(failed)
-        raise error
+        raise failed_tiles_error(failed, len(tiles), tile_order=opts["tile_order"],
+                                 n_finished=len(done), where=checkpoint.path, job="build",
+                                 redo="compute")
     return done

@@ -39,8 +39,7 @@ from pathlib import Path
 import numpy as np
 from astropy.coordinates import SkyCoord
 
-from .build import _with_retries, default_tile_order
-from .exceptions import CheckpointError, CnnextWarning, PhotometryError
+from .exceptions import CheckpointError, CnnextWarning
 from .healpix import check_order, cover_cells
 from .io.catalogue import (
     CATALOGUE_FORMAT,
@@ -53,6 +52,7 @@ from .io.catalogue import (
 )
 from .io.checkpoint import sha256_cells
 from .io.core import atomic_write_bytes, manifest_format, remove_own_files, take_lock
+from .jobs import default_tile_order, failed_tiles_error, run_tiles, tile_cells
 from .photometry.local import LocalCatalogSource
 from .region import region_to_cells
 
@@ -156,6 +156,11 @@ def fetch_region(region, *, source, output, order=7, tile_order=None, overwrite=
             lock.close()
 
 
+def _fetch_tile(tile, cells, source, order):
+    """The stars of one tile (one attempt: `cnnext.jobs` retries)."""
+    return source.query_cells(cells, order)
+
+
 def _fetch_tiles(source, output, cells, order, tile_order, manifest, fresh, progress_bar,
                  tile_retries):
     """The body of `fetch_region`, run while holding the catalogue's lock."""
@@ -189,44 +194,23 @@ def _fetch_tiles(source, output, cells, order, tile_order, manifest, fresh, prog
     for stale in tiles_dir.glob("*.tmp"):
         stale.unlink(missing_ok=True)
 
-    from .build import tile_cells
-
     tiles, groups = tile_cells(cells, order, tile_order)
     present = {p.name for p in tiles_dir.glob("*.parquet")}
     pending = [(t, g) for t, g in zip(tiles.tolist(), groups)
                if tile_name(tile_order, t) not in present]
-    bar = None
-    if progress_bar:
-        from tqdm.auto import tqdm
-        bar = tqdm(total=int(cells.size), unit="cell", desc="fetch",
-                   initial=int(cells.size - sum(len(g) for _, g in pending)))
-    failed = {}
-    try:
-        for tile, group in pending:
-            try:
-                stars = _with_retries(lambda group=group: source.query_cells(group, order),
-                                      retries=int(tile_retries),
-                                      backoff=float(conf.retry_backoff),
-                                      what=f"tile {tile} (order {tile_order}, {len(group)} "
-                                           f"cells)")
-            except PhotometryError as exc:
-                log.warning("%s", exc)
-                failed[tile] = exc
-                continue
-            atomic_write_bytes(tiles_dir / tile_name(tile_order, tile),
-                                stars_to_parquet_bytes(stars))
-            if bar is not None:
-                bar.update(len(group))
-    finally:
-        if bar is not None:
-            bar.close()
+
+    def save(tile, stars):
+        atomic_write_bytes(tiles_dir / tile_name(tile_order, tile), stars_to_parquet_bytes(stars))
+
+    failed = run_tiles(pending, (_fetch_tile, (source, order)), save=save,
+                       retries=int(tile_retries), backoff=float(conf.retry_backoff),
+                       tile_order=tile_order, n_cells=int(cells.size),
+                       n_done=int(cells.size - sum(len(g) for _, g in pending)), desc="fetch",
+                       progress_bar=progress_bar)
     if failed:
-        listed = "; ".join(f"tile {t}: {failed[t]}" for t in sorted(failed)[:10])
-        error = PhotometryError(f"{len(failed)} of {len(tiles)} tiles failed: {listed}. The "
-                                f"other tiles are saved in {str(output)!r}: rerun the same "
-                                f"fetch to download only the failed tiles")
-        error.failed_tiles = sorted(failed)
-        raise error
+        raise failed_tiles_error(failed, len(tiles), tile_order=tile_order,
+                                 n_finished=len(tiles) - len(failed), where=output, job="fetch",
+                                 redo="download")
     catalogue = LocalCatalogSource(output)
     manifest["complete"] = True
     manifest["n_stars"] = int(catalogue.count_stars())
