@@ -3,13 +3,18 @@
 2MASS photometry from VizieR (catalogue ``II/246/out``) through astroquery.
 """
 
+import hashlib
 import io
 import warnings
 
 import astropy.units as u
+import requests
 from astropy.coordinates import SkyCoord
 
+from .. import __version__
 from ..config import conf
+from ..exceptions import CnnextWarning
+from ..io.core import atomic_write_bytes
 from ._remote import (
     PermanentError,
     TiledRemoteSource,
@@ -61,7 +66,7 @@ class VizierSource(TiledRemoteSource):
     timeout : float, optional
         Seconds per request; default ``conf.timeout``.
     cache : bool, optional
-        Keep answers in astroquery's cache under cnnext's cache directory; default
+        Keep answers (the VOTables) in cnnext's cache directory; default
         ``conf.use_cache``. Failed and truncated answers are never kept.
     verify : bool or str, optional
         TLS verification as in `requests`: `False`, or the path of a CA bundle
@@ -93,11 +98,17 @@ class VizierSource(TiledRemoteSource):
         self.cache = cache
         self.key = f"vizier:{self.server}:{self.catalog}"
         limit = int(conf.row_limit if row_limit is None else row_limit)
+        # astroquery builds the request (get_query_payload); cnnext sends it on its own
+        # session, whose time-outs and CA bundle it sets, and keeps the good answers
         self._vizier = VizierClass(columns=list(VIZIER_COLUMNS), catalog=self.catalog,
                                    vizier_server=self.server, row_limit=limit,
                                    timeout=self._timeout())
-        self._adapter = configure_session(self._vizier._session, timeout=self._timeout(),
+        self._session = requests.Session()
+        self._session.headers["User-Agent"] = (f"cnnext/{__version__} "
+                                               f"{self._session.headers['User-Agent']}")
+        self._adapter = configure_session(self._session, timeout=self._timeout(),
                                           verify=verify)
+        self._url = f"https://{self.server}/viz-bin/votable"
 
     def _timeout(self):
         return float(conf.timeout if self.timeout is None else self.timeout)
@@ -108,42 +119,49 @@ class VizierSource(TiledRemoteSource):
     def _use_cache(self):
         return bool(conf.use_cache if self.cache is None else self.cache)
 
-    def _forget(self):
-        """Remove the cached copy of the last answer (failed or truncated)."""
-        query = getattr(self._vizier, "_last_query", None)
-        if query is None:
-            return
-        try:
-            query.remove_cache_file(self._vizier.cache_location)
-        except (FileNotFoundError, OSError):
-            pass
+    def _cache_file(self, payload):
+        """Where the answer to ``payload`` is kept, or `None` when caching is off."""
+        if not bool(conf.use_cache if self.cache is None else self.cache):
+            return None
+        digest = hashlib.sha256(f"{self._url}\n{payload}".encode()).hexdigest()
+        return cache_dir() / "vizier" / f"{digest[:40]}.xml"
 
     def _fetch_cone(self, ra, dec, radius, what):
         limit = self._row_limit()
         self._vizier.ROW_LIMIT = limit
-        self._vizier.TIMEOUT = self._adapter.default_timeout = self._timeout()
-        cache = self._use_cache()
-        if cache:
-            # read at each request so that conf.cache_dir can change between them
-            self._vizier.cache_location = cache_dir() / "astroquery" / "vizier"
-        response = self._vizier.query_region_async(
+        self._adapter.default_timeout = self._timeout()
+        payload = self._vizier.query_region_async(
             SkyCoord(ra * u.deg, dec * u.deg, frame="icrs"), radius=radius * u.deg,
-            catalog=self.catalog, frame="icrs", cache=cache)
-        try:
-            table, status = _parse_votable_answer(response, self.catalog)
-        except Exception:
-            if cache:
-                self._forget()
-            raise
+            catalog=self.catalog, frame="icrs", get_query_payload=True)
+        cache = self._cache_file(payload)
+        answer = None
+        if cache is not None and cache.is_file():
+            try:
+                answer = _parse_votable_answer(200, "OK", str(cache), cache.read_bytes(),
+                                               self.catalog)
+            except (OSError, TransientError, PermanentError) as exc:
+                warnings.warn(f"cached VizieR answer {str(cache)!r} is unreadable ({exc}); "
+                              f"fetching it again", CnnextWarning)
+                cache.unlink(missing_ok=True)
+        if answer is None:
+            response = self._session.post(self._url, data=payload, timeout=self._timeout())
+            answer = _parse_votable_answer(response.status_code, response.reason,
+                                           response.url, response.content, self.catalog)
+            table, status = answer
+            truncated = status == "OVERFLOW" or (limit > 0 and len(table) >= limit)
+            if cache is not None and not truncated:
+                # complete answers only: failed and truncated ones are asked again
+                cache.parent.mkdir(parents=True, exist_ok=True)
+                atomic_write_bytes(cache, response.content)
+        table, status = answer
         truncated = status == "OVERFLOW" or (limit > 0 and len(table) >= limit)
-        if truncated and cache:
-            self._forget()
         return answer_to_stars(table, truncated, what), truncated
 
 
-def _parse_votable_answer(response, catalog):
+def _parse_votable_answer(code, reason, url, body, catalog):
     """
-    Check and parse a VizieR answer: returns ``(table, query_status)``.
+    Check and parse a VizieR answer (HTTP status ``code`` and ``reason``, ``url``,
+    ``body`` bytes): returns ``(table, query_status)``.
 
     Raises `TransientError` for 5xx answers and bodies that are not complete
     VOTables, `PermanentError` for 4xx answers and VizieR ``ERROR`` statuses.
@@ -152,21 +170,19 @@ def _parse_votable_answer(response, catalog):
     from astropy.io.votable.exceptions import VOWarning
     from astropy.table import Table
 
-    code = response.status_code
-    body = response.content
     if code >= 400:
         snippet = body[:300].decode("utf-8", "replace").strip()
         error = TransientError if http_status_is_transient(code) else PermanentError
-        raise error(f"HTTP {code} {response.reason} from {response.url}: {snippet}")
+        raise error(f"HTTP {code} {reason} from {url}: {snippet}")
     if not body.lstrip()[:5] == b"<?xml":
-        raise TransientError(f"answer from {response.url} is not a VOTable "
+        raise TransientError(f"answer from {url} is not a VOTable "
                              f"(starts with {body[:40]!r})")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", VOWarning)
             vot = votable.parse(io.BytesIO(body), verify="ignore")
     except Exception as exc:
-        raise TransientError(f"answer from {response.url} is not a complete VOTable "
+        raise TransientError(f"answer from {url} is not a complete VOTable "
                              f"({len(body)} bytes): {exc}") from None
     status = "OK"
     infos = list(vot.infos)

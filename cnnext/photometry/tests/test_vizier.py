@@ -10,7 +10,7 @@ import pytest
 from astropy.coordinates import SkyCoord
 
 from cnnext import conf
-from cnnext.exceptions import PhotometryError
+from cnnext.exceptions import CnnextWarning, PhotometryError
 from cnnext.photometry import VizierSource
 from cnnext.testing.servers import FakeVizier, unused_port
 
@@ -200,14 +200,14 @@ def test_tls_certificate_checked(catalogue, cells):
 
 
 def test_cache_keeps_only_good_answers(catalogue, catalogue_cells, cells, tmp_path):
-    cache = tmp_path / "cache" / "astroquery" / "vizier"
+    cache = tmp_path / "cache" / "vizier"
     with FakeVizier(catalogue, faults=["garbled", "http500"]) as server:
         source = server.source(cache=True, row_limit=150)
         first = source.query_cells(cells, ORDER)
         n_first = server.n_requests
         good = [r for r in server.requests if r["fault"] == "ok" and not r["truncated"]]
         assert any(r["truncated"] for r in server.requests)
-        assert len(list(cache.glob("*.pickle"))) == len(good)
+        assert len(list(cache.glob("*.xml"))) == len(good)
         # a second source reads everything good from the cache; only the tiles
         # whose answers were truncated are asked again (and are truncated again)
         second = server.source(cache=True, row_limit=150).query_cells(cells, ORDER)
@@ -217,10 +217,24 @@ def test_cache_keeps_only_good_answers(catalogue, catalogue_cells, cells, tmp_pa
     assert_same_stars(second, first)
 
 
+def test_damaged_cached_answer_is_fetched_again(catalogue, catalogue_cells, cells, tmp_path):
+    cache = tmp_path / "cache" / "vizier"
+    with FakeVizier(catalogue) as server:
+        first = server.source(cache=True).query_cells(cells, ORDER)
+        files = sorted(cache.glob("*.xml"))
+        assert files
+        files[0].write_bytes(b"<?xml half a VOTable")
+        n_before = server.n_requests
+        with pytest.warns(CnnextWarning, match="unreadable"):
+            again = server.source(cache=True).query_cells(cells, ORDER)
+        assert server.n_requests == n_before + 1
+    assert_same_stars(again, first)
+
+
 def test_cache_disabled_writes_nothing(catalogue, cells, tmp_path):
     with FakeVizier(catalogue) as server:
         server.source(cache=False).query_cells(cells, ORDER)
-    assert not list((tmp_path / "cache").rglob("*.pickle"))
+    assert not [p for p in (tmp_path / "cache").rglob("*") if p.is_file()]
 
 
 def test_query_cone(catalogue):
