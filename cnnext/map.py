@@ -14,7 +14,6 @@ implemented in `cnnext.sampling`.
 """
 
 import logging
-import threading
 import warnings
 from pathlib import Path
 
@@ -33,6 +32,7 @@ from .healpix import check_order
 from .io.mapfile import read_map
 from .observation import DESCRIPTORS
 from .profiles import FLAG_FEW_STARS, FLAG_NO_DATA, FLAG_OUTSIDE_MODEL, FLAG_PARTIAL, ProfileMap
+from .provider import ProfileStore
 from .sampling import DistanceNodes, cells_of, check_pct, interpolate, profile_values
 
 with warnings.catch_warnings():
@@ -162,18 +162,13 @@ class CNNExtinctionMap(DustMap):
                  providers="auto", batch_size=None, chunk_size=1024, progress_bar=False,
                  mask_outside_model=True):
         super().__init__()
-        self._batch_size = batch_size
-        self._chunk_size = int(chunk_size)
-        if self._chunk_size < 1:
+        if int(chunk_size) < 1:
             raise ValueError(f"chunk_size must be positive, got {chunk_size!r}")
-        self._progress_bar = bool(progress_bar)
         self._mask_outside = bool(mask_outside_model)
         self._warned = set()
-        # queries from several threads must not compute and merge the same cells twice
-        self._lock = threading.RLock()
         self._model = None
         self._source = None
-        self._cache = None
+        profile_cache = None
         file_map = None
         if map_fname is not None:
             file_map = map_fname if isinstance(map_fname, ProfileMap) else \
@@ -206,10 +201,10 @@ class CNNExtinctionMap(DustMap):
                 from .io.cache import ProfileCache, default_cache_root
 
                 root = default_cache_root() if cache is True else Path(cache)
-                self._cache = ProfileCache(root, model_sha256=self._model.sha256,
-                                           source_key=getattr(source, "key", "unknown"),
-                                           order=self._model.order,
-                                           distances=self._model.distances, meta=meta)
+                profile_cache = ProfileCache(root, model_sha256=self._model.sha256,
+                                             source_key=getattr(source, "key", "unknown"),
+                                             order=self._model.order,
+                                             distances=self._model.distances, meta=meta)
             self._law = self._model.law
         else:
             law = file_map.meta.get("extinction_law")
@@ -217,41 +212,9 @@ class CNNExtinctionMap(DustMap):
         self._order = check_order(file_map.order)
         self._nodes = np.asarray(file_map.distances, dtype=float)
         self._locator = DistanceNodes(self._nodes)
-        self._set_map(file_map)
-
-    def _set_map(self, pmap):
-        """Install the known profiles and the cell -> row index used by queries."""
-        index = None
-        if len(pmap):
-            lo, hi = int(pmap.cells[0]), int(pmap.cells[-1])
-            span = hi - lo + 1
-            # a dense table makes the lookup one gather instead of a binary search
-            # (~4x faster for 10^6 coordinates); only when it stays small
-            if span <= max(8 * len(pmap), 1 << 22):
-                table = np.full(span, -1, dtype=np.int32)
-                table[pmap.cells - lo] = np.arange(len(pmap))
-                index = (lo, table)
-        # one assignment: a query in another thread sees the old or the new pair
-        self._state = (pmap, index)
-
-    @property
-    def _map(self):
-        return self._state[0]
-
-    @property
-    def _index(self):
-        return self._state[1]
-
-    @staticmethod
-    def _lookup(cells, state):
-        """Row of each cell in the profiles of ``state``, -1 where unknown or invalid."""
-        pmap, index = state
-        if index is None:
-            return np.where(cells >= 0, pmap.lookup(cells), -1)
-        lo, index = index
-        pos = cells - lo
-        ok = (pos >= 0) & (pos < index.size)
-        return np.where(ok, index[np.where(ok, pos, 0)], -1)
+        self._store = ProfileStore(file_map, source=self._source, model=self._model,
+                                   cache=profile_cache, batch_size=batch_size,
+                                   chunk_size=chunk_size, progress_bar=progress_bar)
 
     def _check_map_model(self, file_map):
         if file_map.order != self._model.order:
@@ -268,7 +231,7 @@ class CNNExtinctionMap(DustMap):
 
     def __repr__(self):
         what = f"on the fly from {self._source.key!r}" if self._online else "from a map file"
-        return (f"<CNNExtinctionMap {what}: {len(self._map)} cells known, HEALPix order "
+        return (f"<CNNExtinctionMap {what}: {len(self.profile_map)} cells known, HEALPix order "
                 f"{self._order}, {self._nodes.size} distances>")
 
     @property
@@ -279,7 +242,7 @@ class CNNExtinctionMap(DustMap):
     @property
     def profile_map(self):
         """The profiles known so far, as a `~cnnext.profiles.ProfileMap` (can be written)."""
-        return self._map
+        return self._store.profile_map
 
     @property
     def model(self):
@@ -325,39 +288,6 @@ class CNNExtinctionMap(DustMap):
                 lat[zero] = np.reshape(unit.lat.to_value(u.deg), -1)[zero]
         return lon, lat, dist
 
-    def _rows(self, cells):
-        """Rows of ``cells`` (computing missing ones) and the map they index."""
-        state = self._state
-        rows = self._lookup(cells, state)
-        if self._online and np.any((rows < 0) & (cells >= 0)):
-            with self._lock:
-                state = self._state
-                rows = self._lookup(cells, state)
-                missing = np.unique(cells[(rows < 0) & (cells >= 0)])
-                if missing.size:
-                    self._compute(missing)
-                    state = self._state
-                    rows = self._lookup(cells, state)
-        return rows, state[0]
-
-    def _compute(self, cells):
-        from .sightlines import compute_cells
-
-        if self._cache is not None:
-            cached = self._cache.load(cells)
-            if len(cached):
-                self._set_map(self._map.merge(cached))
-                cells = cells[self._lookup(cells, self._state) < 0]
-        if cells.size:
-            log.info("computing %d sightline cells from %s", cells.size, self._source.key)
-        for start in range(0, cells.size, self._chunk_size):
-            chunk = cells[start:start + self._chunk_size]
-            new = compute_cells(chunk, source=self._source, model=self._model,
-                                batch_size=self._batch_size, progress_bar=self._progress_bar)
-            if self._cache is not None:
-                self._cache.put(new)
-            self._set_map(self._map.merge(new))
-
     def prefetch(self, coords):
         """
         Make sure the cells of ``coords`` are computed (on-the-fly mode) and cached.
@@ -367,7 +297,7 @@ class CNNExtinctionMap(DustMap):
         if not isinstance(coords, SkyCoord):
             raise TypeError(f"coords must be an astropy SkyCoord, got {type(coords).__name__}")
         lon, lat, _ = self._galactic(coords)
-        self._rows(cells_of(lon, lat, self._order))
+        self._store.rows(cells_of(lon, lat, self._order))
 
     # --- the query ----------------------------------------------------------------
 
@@ -475,7 +405,7 @@ class CNNExtinctionMap(DustMap):
         shape = coords.shape
         lon, lat, dist = self._galactic(coords)
         cells = cells_of(lon, lat, self._order)
-        rows, pm = self._rows(cells)
+        rows, pm = self._store.rows(cells)
         found = rows >= 0
         r = np.where(found, rows, 0)
         row_flags = np.where(found, pm.flags[r] if len(pm) else 0, FLAG_NO_DATA)
