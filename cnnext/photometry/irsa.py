@@ -7,6 +7,7 @@ import hashlib
 import io
 import warnings
 
+from .. import __version__
 from ..config import conf
 from ..exceptions import CnnextWarning
 from ..io.core import atomic_write_bytes
@@ -31,7 +32,8 @@ class IrsaSource(TiledRemoteSource):
     2MASS Point Source Catalogue from IRSA's TAP service, tile by tile.
 
     Each tile is one synchronous ADQL query on ``fp_psc`` (``CONTAINS(POINT,
-    CIRCLE)``) through `astroquery.ipac.irsa.IrsaClass.query_tap`, with ``MAXREC``
+    CIRCLE)``) through pyvo's TAP client (as `astroquery.ipac.irsa.IrsaClass.query_tap`
+    does), with ``MAXREC``
     set to ``row_limit``; an answer that reaches it or carries
     ``QUERY_STATUS=OVERFLOW`` splits the tile, as in `VizierSource`. pyvo sends
     its requests without a timeout: this source gives its session one.
@@ -69,17 +71,22 @@ class IrsaSource(TiledRemoteSource):
                  timeout=None, max_retries=None, retry_backoff=None, cache=None):
         super().__init__(tile_order=tile_order, max_retries=max_retries,
                          retry_backoff=retry_backoff)
+        import requests
         from astroquery.ipac.irsa import IrsaClass
+        from pyvo.dal import TAPService
 
-        self._irsa = IrsaClass()
-        self.tap_url = tap_url or conf.irsa_tap_url or self._irsa.tap_url
-        self._irsa.tap_url = self.tap_url
+        self.tap_url = tap_url or conf.irsa_tap_url or IrsaClass().tap_url
         self.table = table
         self.row_limit = row_limit
         self.timeout = timeout
         self.cache = cache
         self.key = f"irsa:{self.tap_url}:{table}"
-        self._adapter = configure_session(self._irsa._session, timeout=self._timeout())
+        # pyvo's TAP client on cnnext's own session, whose time-out it sets (astroquery's
+        # IrsaClass.query_tap makes the same call on a private session)
+        session = requests.Session()
+        session.headers["User-Agent"] = f"cnnext/{__version__} {session.headers['User-Agent']}"
+        self._adapter = configure_session(session, timeout=self._timeout())
+        self._tap = TAPService(baseurl=self.tap_url, session=session)
 
     def _timeout(self):
         return float(conf.timeout if self.timeout is None else self.timeout)
@@ -130,7 +137,7 @@ class IrsaSource(TiledRemoteSource):
         with warnings.catch_warnings():
             # truncation is detected below from the query status
             warnings.simplefilter("ignore", DALOverflowWarning)
-            result = self._irsa.query_tap(query, maxrec=limit if limit > 0 else None)
+            result = self._tap.run_sync(query, language="ADQL", maxrec=limit if limit > 0 else None)
         status = str(result.query_status or "OK").upper()
         if status not in ("OK", "OVERFLOW"):
             raise PermanentError(f"IRSA query status {status}")
