@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from ..exceptions import CnnextWarning
+from ..healpix import cover_cells, parent_cells
 from ..profiles import ROW_ARRAYS, ProfileMap
 from .core import atomic_open, cache_root
 
@@ -128,8 +129,7 @@ class ProfileCache:
         return f"<ProfileCache {self.directory}>"
 
     def _tiles(self, cells):
-        return np.unique(np.asarray(cells, dtype=np.int64) >> (2 * (self.order -
-                                                                    self.tile_order)))
+        return cover_cells(cells, self.order, self.tile_order)
 
     def _empty(self):
         return ProfileMap(cells=np.zeros(0, np.int64), order=self.order,
@@ -268,7 +268,7 @@ class ProfileCache:
         if pmap.order != self.order or pmap.distances.shape != self.distances.shape or \
                 not np.allclose(pmap.distances, self.distances):
             raise ValueError("profiles do not match this cache's HEALPix order and distances")
-        tiles = pmap.cells >> (2 * (self.order - self.tile_order))
+        tiles = parent_cells(pmap.cells, self.order, self.tile_order)
         bounds = np.flatnonzero(np.diff(tiles)) + 1  # cells are sorted, so are tiles
         for rows in np.split(np.arange(len(pmap)), bounds):
             try:

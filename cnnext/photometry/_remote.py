@@ -22,7 +22,7 @@ from requests.adapters import HTTPAdapter
 
 from ..config import conf
 from ..exceptions import PhotometryError
-from ..healpix import check_order, lonlat_to_cells
+from ..healpix import check_order, cover_cells, lonlat_to_cells, parent_cells
 from ..io.core import cache_root
 from ..stars import PhotometrySource, empty_star_table, empty_with_cells
 
@@ -334,11 +334,7 @@ class TiledRemoteSource(PhotometrySource):
     def _fetch_tiles(self, cells, order, tile_order, *, progress_bar=False, kind="tile"):
         """Fetch the stars of sorted unique ``cells`` tile by tile; returns a star table."""
         depth_limit = min(29, max(order, tile_order) + _MAX_EXTRA_SPLITS)
-        if tile_order <= order:
-            tiles = np.unique(cells >> (2 * (order - tile_order)))
-        else:
-            shift = 2 * (tile_order - order)
-            tiles = np.unique(((cells << shift)[:, None] + np.arange(1 << shift)).ravel())
+        tiles = cover_cells(cells, order, tile_order)
         queue = deque(zip(tiles.tolist(), [tile_order] * len(tiles),
                           zip(*tile_cones(tiles, tile_order))))
         parts = []
@@ -417,7 +413,7 @@ def _children_to_fetch(tile, t_order, cells, order):
     children = (tile << 2) + np.arange(4, dtype=np.int64)
     if t_order + 1 <= order:
         # only the children that hold requested cells
-        wanted = np.unique(cells >> (2 * (order - t_order - 1)))
+        wanted = cover_cells(cells, order, t_order + 1)
         children = children[np.isin(children, wanted)]
     return children
 
@@ -426,8 +422,8 @@ def _select(stars, tile, t_order, cells, order):
     """Keep the stars of ``tile`` that lie in the requested ``cells``; add ``cell``."""
     depth = max(order, t_order)
     pix = lonlat_to_cells(stars["l"], stars["b"], depth)
-    cell = pix >> (2 * (depth - order))
-    keep = (pix >> (2 * (depth - t_order))) == tile
+    cell = parent_cells(pix, depth, order)
+    keep = parent_cells(pix, depth, t_order) == tile
     pos = np.searchsorted(cells, cell)
     keep &= cells[np.minimum(pos, len(cells) - 1)] == cell
     out = stars[keep]
