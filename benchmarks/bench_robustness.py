@@ -111,7 +111,12 @@ def make_sky(n_profiles, seed):
 
 def run_row(model, sky, distances, changes, seed):
     """Score one model under one set of observing conditions."""
-    from cnnext.metrics import REPORT_DISTANCES, error_metrics
+    from cnnext.metrics import (
+        REPORT_DISTANCES,
+        density_correlation,
+        error_metrics,
+        ring_share,
+    )
     from cnnext.sightlines import predict_cells
 
     changes = dict(changes)
@@ -140,10 +145,17 @@ def run_row(model, sky, distances, changes, seed):
         preds.append(pm.av)
         sigmas.append(pm.sigma)
         truths.append(prof.nodes(distances))
-    t = error_metrics(np.concatenate(preds), np.concatenate(sigmas),
-                      np.concatenate(truths), distances, at=REPORT_DISTANCES)
-    return {float(d): (float(r), float(c)) for d, r, c in
-            zip(REPORT_DISTANCES, t["median_rel_err"], t["coverage68"])}
+    pred, truth = np.concatenate(preds), np.concatenate(truths)
+    t = error_metrics(pred, np.concatenate(sigmas), truth, distances, at=REPORT_DISTANCES)
+    out = {float(d): (float(r), float(c)) for d, r, c in
+           zip(REPORT_DISTANCES, t["median_rel_err"], t["coverage68"])}
+    ok = np.all(np.isfinite(pred), axis=1)
+    out["structure"] = {scale: (float(density_correlation(pred[ok], truth[ok], distances,
+                                                          scale=scale)),
+                                float(ring_share(pred[ok], truth[ok], distances,
+                                                 scale=scale)))
+                        for scale in (0.1, 0.3)}
+    return out
 
 
 def main():
@@ -163,7 +175,9 @@ def main():
     rows = ROWS if args.rows is None else [ROWS[int(i)] for i in args.rows.split(",")]
     print(f"# {len(sky)} held-out sightlines x {args.profiles} profiles "
           f"(sky drawn in {time.perf_counter() - t0:.0f} s); median relative error at "
-          f"2/4/6 kpc, 68% coverage (mean over 2/4/6 kpc); goal <= 15 %, 60-76 %")
+          f"2/4/6 kpc, 68% coverage (mean over 2/4/6 kpc); goal <= 15 %, 60-76 %; then "
+          f"density r at 100/300 pc and ring share at 100 pc (issue 14: r >= 0.35/0.65, "
+          f"rings <= 3 %)")
     header = "| conditions | " + " | ".join(
         f"{m.path.name} ({'obs' if m.descriptors else 'CMD only'})" for m in models) + " |"
     print(header)
@@ -175,8 +189,10 @@ def main():
             err = [res[d][0] for d in (2.0, 4.0, 6.0)]
             cov = np.mean([res[d][1] for d in (2.0, 4.0, 6.0)])
             ok = max(err) <= 0.15 and 0.60 <= cov <= 0.76
+            (r1, ring1), (r3, _) = res["structure"][0.1], res["structure"][0.3]
             cells.append(f"{'/'.join(f'{100 * e:.0f}' for e in err)} %, cov {100 * cov:.0f} %"
-                         f"{' ✓' if ok else ''}")
+                         f"{' ✓' if ok else ''}; r {r1:.2f}/{r3:.2f}, rings "
+                         f"{100 * ring1:.1f} %")
         print(f"| {name} | " + " | ".join(cells) + " |", flush=True)
 
 
