@@ -30,28 +30,23 @@ A single tile file is a plain Parquet table: ``TableSource("…/tile-4-1234.parq
 whole download (for a Dask cluster, see :doc:`scaling`), see `to_hats`.
 """
 
-import io
 import logging
 import os
-import warnings
 from pathlib import Path
 
-import numpy as np
 from astropy.coordinates import SkyCoord
 
-from .exceptions import CheckpointError, CnnextWarning
 from .healpix import check_order, cover_cells
 from .io.catalogue import (
     CATALOGUE_FORMAT,
-    OWN_FILES,
-    read_manifest,
+    open_catalogue,
     require_pyarrow,
     stars_to_parquet_bytes,
     tile_name,
     write_manifest,
 )
 from .io.checkpoint import sha256_cells
-from .io.core import atomic_write_bytes, manifest_format, remove_own_files, take_lock
+from .io.core import atomic_write_bytes
 from .jobs import default_tile_order, failed_tiles_error, run_tiles, tile_cells
 from .photometry.local import LocalCatalogSource
 from .region import region_to_cells
@@ -59,7 +54,6 @@ from .region import region_to_cells
 __all__ = ["fetch_region", "LocalCatalogSource", "to_hats"]
 
 log = logging.getLogger(__name__)
-
 
 
 def fetch_region(region, *, source, output, order=7, tile_order=None, overwrite=False,
@@ -131,26 +125,11 @@ def fetch_region(region, *, source, output, order=7, tile_order=None, overwrite=
     manifest = {"format": CATALOGUE_FORMAT, "order": order, "tile_order": tile_order,
                 "n_cells": int(cells.size), "cells_sha256": sha256_cells(cells),
                 "source": getattr(source, "key", None), "complete": False}
-    if output.exists() and not output.is_dir():
-        raise FileExistsError(f"output {str(output)!r} exists and is not a directory")
-    # what an earlier fetch left (a lock file alone is no catalogue)
-    contents = [p for p in output.iterdir() if p.name != "lock"] if output.exists() else []
-    if contents and overwrite and manifest_format(output) != CATALOGUE_FORMAT:
-        # never delete a directory that is not a cnnext catalogue
-        raise FileExistsError(f"{str(output)!r} exists and is not a cnnext catalogue (its "
-                              f"manifest.json is missing or not cnnext's); overwrite deletes "
-                              f"only a catalogue cnnext wrote: choose another output "
-                              f"directory")
-    if contents and not (resume or overwrite):
-        raise FileExistsError(f"catalogue directory {str(output)!r} exists; pass "
-                              f"resume=True to complete it or overwrite=True to replace it")
-    fresh = overwrite or not contents
-    output.mkdir(parents=True, exist_ok=True)
-    # one fetch per catalogue: a second one would write the same tiles and manifest
-    lock = take_lock(output / "lock", "fetch")
+    # one fetch per catalogue: the lock is held until the fetch ends
+    lock = open_catalogue(output, manifest, cells, overwrite=overwrite, resume=resume)
     try:
-        return _fetch_tiles(source, output, cells, order, tile_order, manifest, fresh,
-                            progress_bar, tile_retries)
+        return _fetch_tiles(source, output, cells, order, tile_order, manifest, progress_bar,
+                            tile_retries)
     finally:
         if lock is not None:
             lock.close()
@@ -161,39 +140,12 @@ def _fetch_tile(tile, cells, source, order):
     return source.query_cells(cells, order)
 
 
-def _fetch_tiles(source, output, cells, order, tile_order, manifest, fresh, progress_bar,
+def _fetch_tiles(source, output, cells, order, tile_order, manifest, progress_bar,
                  tile_retries):
     """The body of `fetch_region`, run while holding the catalogue's lock."""
     from .config import conf
 
     tiles_dir = output / "tiles"
-    if fresh:
-        # overwrite: the files of the earlier fetch (checked to be a cnnext catalogue),
-        # nothing else; not the lock we hold
-        remove_own_files(output, OWN_FILES)
-        tiles_dir.mkdir(exist_ok=True)
-        buf = io.BytesIO()
-        np.save(buf, cells)
-        atomic_write_bytes(output / "cells.npy", buf.getvalue())
-        write_manifest(output, manifest)
-    else:
-        old = read_manifest(output)
-        labels = {"order": "HEALPix order", "tile_order": "tile order",
-                  "cells_sha256": "region (cells)", "n_cells": "region (number of cells)"}
-        diffs = [f"{label}: existing {old.get(key)!r}, now {manifest[key]!r}"
-                 for key, label in labels.items() if old.get(key) != manifest[key]]
-        if diffs:
-            raise CheckpointError(f"catalogue {str(output)!r} was fetched for another region ("
-                                  + "; ".join(diffs) + "); choose another output directory "
-                                  "or pass overwrite=True")
-        if old.get("source") != manifest["source"]:
-            warnings.warn(f"catalogue {str(output)!r} was started from {old.get('source')!r}; "
-                          f"continuing from {manifest['source']!r}", CnnextWarning)
-        manifest["n_stars"] = old.get("n_stars")
-        tiles_dir.mkdir(exist_ok=True)
-    for stale in tiles_dir.glob("*.tmp"):
-        stale.unlink(missing_ok=True)
-
     tiles, groups = tile_cells(cells, order, tile_order)
     present = {p.name for p in tiles_dir.glob("*.parquet")}
     pending = [(t, g) for t, g in zip(tiles.tolist(), groups)

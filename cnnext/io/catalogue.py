@@ -19,18 +19,19 @@ The 3-character 2MASS flags go through Arrow buffers directly (`str3_to_arrow`,
 
 import io
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
 
-from ..exceptions import CheckpointError
+from ..exceptions import CheckpointError, CnnextWarning
 from ..healpix import check_order
 from ..stars import FLAG_COLUMNS, STAR_COLUMNS
-from .core import atomic_write_bytes
+from .core import atomic_write_bytes, manifest_format, remove_own_files, take_lock
 
 __all__ = ["CATALOGUE_FORMAT", "OWN_FILES", "require_pyarrow", "tile_name",
            "stars_to_parquet_bytes", "fixed3_bytes", "flag_array", "str3_to_arrow",
-           "bytes_to_str3", "write_manifest", "read_manifest"]
+           "bytes_to_str3", "write_manifest", "read_manifest", "open_catalogue"]
 
 CATALOGUE_FORMAT = "cnnext-catalogue-1"
 #: The files a fetch writes in its directory (all that ``overwrite`` deletes).
@@ -145,3 +146,83 @@ def read_manifest(path):
         raise CheckpointError(f"catalogue manifest {str(where)!r} is corrupted ({exc}); fetch "
                               f"the region again") from None
     return manifest
+
+
+def open_catalogue(output, manifest, cells, *, overwrite, resume):
+    """
+    Prepare the catalogue directory ``output`` for a fetch described by ``manifest``
+    (of the region's ``cells``) and take its lock.
+
+    A new directory (or, with ``overwrite``, a catalogue cnnext wrote) gets
+    ``cells.npy`` and ``manifest.json``; an existing catalogue of the same region
+    is resumed (its manifest must agree). Leftovers of killed writes are removed.
+
+    Returns
+    -------
+    file or None
+        The lock (`~cnnext.io.core.take_lock`): close it when the fetch ends.
+
+    Raises
+    ------
+    FileExistsError
+        ``output`` is a file, or a directory cnnext did not write (``overwrite``),
+        or a catalogue while neither ``resume`` nor ``overwrite`` is given.
+    `~cnnext.exceptions.CheckpointError`
+        The catalogue is of another region, order or tile order, is damaged, or
+        another fetch holds its lock.
+    """
+    output = Path(output)
+    if output.exists() and not output.is_dir():
+        raise FileExistsError(f"output {str(output)!r} exists and is not a directory")
+    # what an earlier fetch left (a lock file alone is no catalogue)
+    contents = [p for p in output.iterdir() if p.name != "lock"] if output.exists() else []
+    if contents and overwrite and manifest_format(output) != CATALOGUE_FORMAT:
+        # never delete a directory that is not a cnnext catalogue
+        raise FileExistsError(f"{str(output)!r} exists and is not a cnnext catalogue (its "
+                              f"manifest.json is missing or not cnnext's); overwrite deletes "
+                              f"only a catalogue cnnext wrote: choose another output "
+                              f"directory")
+    if contents and not (resume or overwrite):
+        raise FileExistsError(f"catalogue directory {str(output)!r} exists; pass "
+                              f"resume=True to complete it or overwrite=True to replace it")
+    fresh = overwrite or not contents
+    output.mkdir(parents=True, exist_ok=True)
+    # one fetch per catalogue: a second one would write the same tiles and manifest
+    lock = take_lock(output / "lock", "fetch")
+    try:
+        _prepare(output, manifest, cells, fresh)
+    except BaseException:
+        if lock is not None:
+            lock.close()
+        raise
+    return lock
+
+
+def _prepare(output, manifest, cells, fresh):
+    tiles_dir = output / "tiles"
+    if fresh:
+        # overwrite: the files of the earlier fetch (checked to be a cnnext catalogue),
+        # nothing else; not the lock we hold
+        remove_own_files(output, OWN_FILES)
+        tiles_dir.mkdir(exist_ok=True)
+        buf = io.BytesIO()
+        np.save(buf, cells)
+        atomic_write_bytes(output / "cells.npy", buf.getvalue())
+        write_manifest(output, manifest)
+    else:
+        old = read_manifest(output)
+        labels = {"order": "HEALPix order", "tile_order": "tile order",
+                  "cells_sha256": "region (cells)", "n_cells": "region (number of cells)"}
+        diffs = [f"{label}: existing {old.get(key)!r}, now {manifest[key]!r}"
+                 for key, label in labels.items() if old.get(key) != manifest[key]]
+        if diffs:
+            raise CheckpointError(f"catalogue {str(output)!r} was fetched for another region ("
+                                  + "; ".join(diffs) + "); choose another output directory "
+                                  "or pass overwrite=True")
+        if old.get("source") != manifest["source"]:
+            warnings.warn(f"catalogue {str(output)!r} was started from {old.get('source')!r}; "
+                          f"continuing from {manifest['source']!r}", CnnextWarning)
+        manifest["n_stars"] = old.get("n_stars")
+        tiles_dir.mkdir(exist_ok=True)
+    for stale in tiles_dir.glob("*.tmp"):
+        stale.unlink(missing_ok=True)
