@@ -1,6 +1,7 @@
 # Licensed under a 3-clause BSD style license - see LICENSE.rst
 """
-The ONNX model runtime: load, verify, read metadata, choose providers, predict.
+The ONNX model runtime: load, verify, read metadata, predict (the execution providers
+are chosen by `cnnext.execution`).
 
 A cnnext model is one ONNX file. Its input ``cmd`` is the CMD tensor
 ``(batch, channels, n_mag, n_colour)`` described by the `~cnnext.cmds.CMDSpec` in its
@@ -10,15 +11,11 @@ lives in the file's ``metadata_props`` (see `ModelMetadata`), never in constants
 repeated across cnnext.
 """
 
-import ctypes
-import ctypes.util
 import hashlib
 import json
 import logging
 import os
-import sys
 from dataclasses import dataclass, field
-from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
@@ -26,6 +23,7 @@ import numpy as np
 
 from .cmds import CMDSpec
 from .exceptions import ModelFileError
+from .execution import resolve_providers
 from .extinction import ExtinctionLaw
 
 __all__ = ["ModelMetadata", "CNNModel", "default_model_path", "resolve_providers",
@@ -180,63 +178,6 @@ class ModelMetadata:
             entry = model_proto.metadata_props.add()
             entry.key, entry.value = key, value
         return model_proto
-
-
-@lru_cache(maxsize=1)
-def _cuda_device_count():
-    """Number of CUDA devices the driver reports; 0 without a driver (no error output)."""
-    names = ["nvcuda.dll"] if sys.platform == "win32" else ["libcuda.so.1", "libcuda.so"]
-    found = ctypes.util.find_library("cuda")
-    if found:
-        names.append(found)
-    for name in names:
-        try:
-            lib = ctypes.CDLL(name)
-        except OSError:
-            continue
-        count = ctypes.c_int(0)
-        try:
-            if lib.cuInit(0) == 0 and lib.cuDeviceGetCount(ctypes.byref(count)) == 0:
-                return count.value
-        except AttributeError:
-            pass
-        return 0
-    return 0
-
-
-def resolve_providers(providers="auto"):
-    """
-    Return the onnxruntime execution providers to ask for.
-
-    ``"auto"`` gives ``["CUDAExecutionProvider", "CPUExecutionProvider"]`` when the
-    installed onnxruntime has CUDA support *and* the CUDA driver reports a device,
-    else ``["CPUExecutionProvider"]`` — decided without creating a CUDA session, so
-    CPU-only machines see no error output. ``"cpu"`` and ``"cuda"`` are shortcuts;
-    a list is passed through.
-    """
-    import onnxruntime as ort
-
-    available = ort.get_available_providers()
-    if isinstance(providers, str):
-        key = providers.lower()
-        if key == "auto":
-            if "CUDAExecutionProvider" in available and _cuda_device_count() > 0:
-                return ["CUDAExecutionProvider", "CPUExecutionProvider"]
-            return ["CPUExecutionProvider"]
-        if key == "cpu":
-            return ["CPUExecutionProvider"]
-        if key in ("cuda", "gpu"):
-            if "CUDAExecutionProvider" not in available:
-                raise ValueError("providers='cuda' but this onnxruntime has no CUDA support "
-                                 "(install onnxruntime-gpu)")
-            return ["CUDAExecutionProvider", "CPUExecutionProvider"]
-        raise ValueError(f"providers must be 'auto', 'cpu', 'cuda' or a list, got {providers!r}")
-    providers = list(providers)
-    unknown = [p for p in providers if (p[0] if isinstance(p, tuple) else p) not in available]
-    if unknown:
-        raise ValueError(f"providers {unknown} are not available; this onnxruntime has "
-                         f"{available}")
-    return providers
 
 
 class CNNModel:
