@@ -43,9 +43,12 @@ def test_shipped_model_reads_a_synthetic_cell():
     stars = GalaxyModel().sample(283.0, 1.0, cell_area(7), faint_limit=15.5, seed=11)
     base = random_profiles(1, l=283.0, b=1.0, seed=5, amplitude=(1.0, 1.0), n_clouds=(0, 0))
     av_stars = base.at(np.asarray(stars["distance"], float))
-    cmds, n_stars = observe_many(stars, np.vstack([av_stars, 3.0 * av_stars]), seed=2)
+    cmds, n_stars, obs = observe_many(stars, np.vstack([av_stars, 3.0 * av_stars]), seed=2,
+                                      descriptors=True)
     assert n_stars.min() > model.metadata.min_stars
-    av, sigma = model.predict(cmds)
+    # the network reads the depth estimated from the stars beside the CMD
+    assert model.descriptors
+    av, sigma = model.predict(cmds, obs)
     truth = np.vstack([base.nodes(model.distances), 3.0 * base.nodes(model.distances)])
     assert np.all(np.diff(av, axis=1) >= 0) and np.all(sigma > 0)
     k = np.searchsorted(model.distances, 4.0)
