@@ -176,8 +176,13 @@ def stage_on_the_fly(n_cells, per_cell, workdir, providers, threads, model_path=
     t0 = time.perf_counter()
     cmds, _ = build_cmds(got, rows, cells.size, model.spec)
     t_cmds = time.perf_counter() - t0
+    from cnnext.observation import estimate_cells
+
     t0 = time.perf_counter()
-    model.predict(cmds)
+    obs, _ = estimate_cells(got, cells, 7)
+    t_obs = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    model.predict(cmds, obs)
     t_infer = time.perf_counter() - t0
     del cmds
 
@@ -194,7 +199,7 @@ def stage_on_the_fly(n_cells, per_cell, workdir, providers, threads, model_path=
     return {"model": label,
             "providers": ",".join(model.providers), "cells": len(pm), "stars": len(stars),
             "pipeline_s": t_pipeline, "query_s": t_query, "cached_s": t_cached,
-            "stars_s": t_stars, "cmds_s": t_cmds, "infer_s": t_infer,
+            "stars_s": t_stars, "cmds_s": t_cmds, "obs_s": t_obs, "infer_s": t_infer,
             "peak_mib": _peak_mib()}
 
 
@@ -250,6 +255,7 @@ def main(argv=None):
     print(f"{'case':52s} {'time (s)':>9s} {'cells/s':>13s} {'peak RSS (MiB)':>15s}")
     for name, key in (("  part: star selection (TableSource.query_cells)", "stars_s"),
                       ("  part: CMDs (build_cmds)", "cmds_s"),
+                      ("  part: depth estimate (estimate_cells)", "obs_s"),
                       ("  part: inference (CNNModel.predict)", "infer_s"),
                       ("compute_cells (stars -> CMDs -> CNN)", "pipeline_s"),
                       ("CNNExtinctionMap.query, empty cache (+ cache write)", "query_s"),

@@ -70,13 +70,17 @@ def shipped_metrics(model):
 
 
 def throughput(model, *, batch=256, n_batches=20):
+    from cnnext.observation import DESCRIPTORS, REFERENCE
+
     rng = np.random.default_rng(0)
     cmds = (0.5 * np.log1p(rng.poisson(1.0, size=(batch, *model.spec.shape)))).astype(
         np.float32)
-    model.predict(cmds, batch_size=batch)  # warm-up
+    # the nominal depth for models that read it beside the CMD
+    obs = np.tile([REFERENCE[n] for n in DESCRIPTORS], (batch, 1))
+    model.predict(cmds, obs, batch_size=batch)  # warm-up
     t0 = time.perf_counter()
     for _ in range(n_batches):
-        model.predict(cmds, batch_size=batch)
+        model.predict(cmds, obs, batch_size=batch)
     dt = time.perf_counter() - t0
     return batch * n_batches / dt
 
@@ -100,7 +104,7 @@ def compare(workdir, n_train, n_val, runs, seed, threads):
     def subset(ex, n):
         sel = np.sort(rng.choice(len(ex), size=min(n, len(ex)), replace=False))
         return Examples(ex.counts[sel], ex.av[sel], ex.n_stars[sel], ex.sightline[sel],
-                        ex.realisation[sel])
+                        ex.realisation[sel], ex.obs[sel])
 
     # check=False: the dataset may predate options added to the configuration since
     train = subset(load_examples(workdir, "train", config=config, check=False), n_train)
@@ -118,13 +122,17 @@ def compare(workdir, n_train, n_val, runs, seed, threads):
         t0 = time.perf_counter()
         res = fit(net, train, val, spec, optim, seed=seed, device="auto")
         dt = time.perf_counter() - t0
+        from cnnext.observation import DESCRIPTORS
+
         meta = ModelMetadata(spec, config.dataset.distances, config.region.healpix_order,
-                             config.dataset.law)
+                             config.dataset.law,
+                             observation={"descriptors": list(DESCRIPTORS)}
+                             if getattr(net, "n_obs", 0) else {})
         with tempfile.TemporaryDirectory() as tmp:
             path = export_onnx(net, Path(tmp) / f"{arch}.onnx", meta)
             size = path.stat().st_size
             model = CNNModel(path, providers="cpu")
-            av, sigma = model.predict(spec.transform_counts(test.counts))
+            av, sigma = model.predict(spec.transform_counts(test.counts), test.obs)
             speed = throughput(model, n_batches=3)
         m = profile_metrics(test.av, av, sigma, config.dataset.distances)
         preds.append((f"{arch}:{n_epochs}", av))
