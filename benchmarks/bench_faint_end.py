@@ -24,7 +24,6 @@ from pathlib import Path
 
 import numpy as np
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "realdata" / "perseus_2mass.csv"
 BINS = np.arange(10.0, 16.01, 0.5)
 
 
@@ -48,7 +47,8 @@ def binned(stars, area):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", default=str(DATA))
+    parser.add_argument("--data", default=None, help="the real 2MASS stars (CSV; default "
+                        "that of bench_real.py)")
     parser.add_argument("--cells", type=int, default=4,
                         help="how many of the least-reddened full cells (default 4)")
     parser.add_argument("--seed", type=int, default=5)
@@ -67,11 +67,11 @@ def main():
     import sys
 
     sys.path.insert(0, str(sys_path))
-    from bench_real import colour_excess_av
+    from bench_real import DATA, colour_excess_av
 
     order = 7
     law = ExtinctionLaw("G23", 3.1)
-    stars = TableSource(args.data).stars
+    stars = TableSource(args.data or DATA).stars
     stars["cell"] = lonlat_to_cells(stars["l"], stars["b"], order)
     cells = np.unique(stars["cell"])
     full = cells[~partly_covered(stars, cells, order)]
