@@ -38,8 +38,11 @@ Definitions used here (and recorded in the docs):
   in 2MASS, are still brighter than the faint Ks limit behind the predicted
   extinction: the largest node ``d`` with
   ``RED_CLUMP_MKS + 5 log10(d / 10 pc) + A_Ks(d) <= Ks_faint``. Beyond it the CMD
-  holds little information about the profile. ``Ks_faint`` is read from the
-  model's ``mag_limits`` (see `faint_ks_limit`). Both are NaN for NaN profiles.
+  holds little information about the profile. ``Ks_faint`` is the cell's own
+  Ks count turnover, estimated from its stars (``peak_Ks`` of the observation
+  descriptors), where it is known; otherwise the model's ``mag_limits`` (see
+  `faint_ks_limit`); never fainter than the CMD's faint Ks edge. Both are NaN for
+  NaN profiles.
 """
 
 import logging
@@ -48,7 +51,7 @@ import numpy as np
 
 from .cmds import build_cmds
 from .healpix import cell_centres, check_order, lonlat_to_cells
-from .observation import estimate_cells
+from .observation import DESCRIPTORS, estimate_cells
 from .profiles import FLAG_FEW_STARS, FLAG_OUTSIDE_MODEL, FLAG_PARTIAL, ProfileMap
 
 __all__ = ["predict_cells", "compute_cells", "profile_meta", "training_region",
@@ -336,8 +339,12 @@ def predict_cells(stars, cells, model, *, source_key=None, batch_size=None,
     if region is not None and n_cells:
         l, b = cell_centres(cells, order)
         flags |= np.where(in_region(l, b, region), 0, FLAG_OUTSIDE_MODEL).astype(np.int32)
+    # each cell's own depth where it was measured, the model's otherwise
+    edge = min([np.inf, *(c.mag_range[1] for c in model.spec.channels if c.mag == "Ks")])
+    peak = observation[:, DESCRIPTORS.index("peak_Ks")]
+    ks_faint = np.where(np.isfinite(peak), np.minimum(peak, edge), faint_ks_limit(model))
     dmin, dmax = reliable_range(av, model.distances, a_ks_per_av=model.law.ratio("Ks"),
-                                ks_faint=faint_ks_limit(model))
+                                ks_faint=ks_faint[:, None])
     log.debug("predicted %d cells (%d with too few stars)", n_cells,
               int(np.sum(n_stars < min_stars)))
     return ProfileMap(cells=cells, order=order, distances=model.distances, av=av,

@@ -190,8 +190,13 @@ def test_reliable_range_numbers():
 def test_predicted_dmax_consistent(model):
     stars = make_stars()
     pm = predict_cells(stars, np.unique(stars["cell"]), model)
+    # the faint Ks limit of each cell is its own count turnover where it is known,
+    # capped at the CMD's faint Ks edge; the model's limit otherwise
+    peak = pm.observation[:, 5]
+    edge = min(c.mag_range[1] for c in model.spec.channels if c.mag == "Ks")
+    ks_faint = np.where(np.isfinite(peak), np.minimum(peak, edge), faint_ks_limit(model))
     dmin, dmax = reliable_range(pm.av, pm.distances, a_ks_per_av=model.law.ratio("Ks"),
-                                ks_faint=faint_ks_limit(model))
+                                ks_faint=ks_faint[:, None])
     np.testing.assert_allclose(pm.dmax, dmax, rtol=1e-6)
     np.testing.assert_allclose(pm.dmin, model.distances[0], rtol=1e-6)
     assert np.all(pm.dmax >= pm.dmin)
@@ -258,3 +263,36 @@ def test_profiles_carry_the_observation_estimate(model):
     np.testing.assert_allclose(pm.observation[busy, :3],
                                np.broadcast_to([16.4, 15.4, 14.9], (busy.sum(), 3)),
                                atol=0.15)
+
+
+def test_deeper_cells_reach_farther(model):
+    # the same stars observed to a fainter turnover: dmax can only grow
+    from cnnext.synthetic import PhotometricModel
+
+    rng = np.random.default_rng(4)
+    stars = make_stars(n=8000)
+    shallow = stars.copy()
+    deep = stars.copy()
+    for table, m10 in ((shallow, 13.6), (deep, 14.6)):
+        pmod = PhotometricModel(m10={"J": m10 + 1.5, "H": m10 + 0.8, "Ks": m10})
+        for band in ("J", "H", "Ks"):
+            # counts rising by 0.3 dex per magnitude, as in 2MASS: a clear turnover
+            mag = np.clip(18.0 - rng.exponential(1.0 / (0.3 * np.log(10)), len(table)),
+                          8.0, 18.0)
+            keep = rng.random(len(table)) < pmod.completeness(band, mag)
+            table[band] = np.where(keep, mag, np.nan)
+            table[f"e_{band}"] = np.where(keep, pmod.sigma(band, mag), np.nan)
+    cells = np.unique(stars["cell"])
+    a = predict_cells(shallow, cells, model)
+    b = predict_cells(deep, cells, model)
+    per_cell = np.bincount(np.searchsorted(cells, stars["cell"]), minlength=cells.size)
+    busy = (per_cell > 300) & np.isfinite(a.observation[:, 5]) & np.isfinite(
+        b.observation[:, 5])
+    assert busy.any()
+    shift = b.observation[busy, 5] - a.observation[busy, 5]
+    assert np.all(shift > 0) and shift.mean() > 0.5  # 1 mag deeper, a few hundred stars
+    # the same profiles, read with the deeper cells' turnover, reach as far or farther
+    ok = busy & np.isfinite(a.dmax)
+    _, farther = reliable_range(a.av[ok], a.distances, a_ks_per_av=model.law.ratio("Ks"),
+                                ks_faint=np.minimum(b.observation[ok, 5], 16.0)[:, None])
+    assert np.all(farther >= a.dmax[ok] - 1e-6) and np.any(farther > a.dmax[ok])
