@@ -26,7 +26,7 @@ import argparse
 import time
 
 import numpy as np
-from astropy.table import Table
+from astropy.table import Table, vstack
 from scipy.special import erfc
 
 ROWS = [
@@ -138,8 +138,6 @@ def run_row(model, sky, distances, changes, seed):
             # one fake cell per profile, far apart so that no pooling mixes them
             t["cell"] = np.full(len(t), 64 * k, np.int64)
             tables.append(t)
-        from astropy.table import vstack
-
         allstars = vstack(tables)
         pm = predict_cells(allstars, 64 * np.arange(n_prof), model)
         preds.append(pm.av)

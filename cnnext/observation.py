@@ -32,7 +32,7 @@ The network reads the estimates as offsets from `REFERENCE` (`descriptor_array`)
 
 import numpy as np
 
-from .quality import BANDS
+from .quality import BANDS, as_float64
 
 __all__ = ["DESCRIPTORS", "REFERENCE", "FIT_ERRORS", "POISSON", "FLOOR", "PEAK_SMOOTH",
            "MIN_STARS", "estimate_observation", "estimate_cells", "descriptor_array"]
@@ -147,9 +147,7 @@ def estimate_observation(stars, groups, n_groups, *, min_stars=MIN_STARS):
     if n_groups == 0:
         return values, n_used
     for k, band in enumerate(BANDS):
-        mag = np.asarray(np.ma.filled(np.ma.asarray(stars[band], dtype=float), np.nan))
-        err = np.asarray(np.ma.filled(np.ma.asarray(stars[f"e_{band}"], dtype=float),
-                                      np.nan))
+        mag, err = as_float64(stars[band]), as_float64(stars[f"e_{band}"])
         with np.errstate(invalid="ignore"):
             usable = np.isfinite(mag) & np.isfinite(err) & (err > 0) & (groups >= 0)
             n_used[:, k] = np.bincount(groups[usable], minlength=n_groups)
@@ -235,7 +233,8 @@ def descriptor_array(values, names=DESCRIPTORS):
     """
     Return descriptors as a network reads them: offsets from `REFERENCE` (float32).
 
-    NaN (no estimate) becomes 0, the nominal observation.
+    NaN (no estimate) becomes 0, the nominal observation; offsets beyond ±3 mag
+    (far outside any 2MASS field) are clipped there.
 
     Parameters
     ----------

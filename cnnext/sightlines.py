@@ -53,6 +53,7 @@ from .cmds import build_cmds
 from .healpix import cell_centres, check_order, lonlat_to_cells
 from .observation import DESCRIPTORS, estimate_cells
 from .profiles import FLAG_FEW_STARS, FLAG_OUTSIDE_MODEL, FLAG_PARTIAL, ProfileMap
+from .quality import as_float64
 
 __all__ = ["predict_cells", "compute_cells", "profile_meta", "training_region",
            "in_region", "faint_ks_limit", "reliable_range", "RED_CLUMP_MKS",
@@ -391,8 +392,7 @@ def partly_covered(stars, cells, order):
     partial = np.zeros(cells.size, bool)
     if "l" not in names or "b" not in names or not cells.size:
         return partial
-    l = np.asarray(np.ma.filled(np.ma.asarray(stars["l"], dtype=float), np.nan))
-    b = np.asarray(np.ma.filled(np.ma.asarray(stars["b"], dtype=float), np.nan))
+    l, b = as_float64(stars["l"]), as_float64(stars["b"])
     row = np.searchsorted(cells, star_cells)
     row_c = np.clip(row, 0, cells.size - 1)
     ok = (cells[row_c] == star_cells) & np.isfinite(l) & np.isfinite(b)
