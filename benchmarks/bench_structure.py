@@ -11,18 +11,28 @@ the fingers-of-God index, and the median relative error of the cumulative A_V at
 `cnnext.metrics.REPORT_DISTANCES` (the structure must not be bought with the
 cumulative). The goals of issue 14 are printed beside the numbers.
 
+``--model`` may be given several times: each model maps the same sky and gets its
+own tables. ``--plots DIR`` draws ``DIR/face_on_before_after.png``: the face-on
+view of the extinction density dA_V/dd at b = 0 (`cnnext.plotting.plot_face_on`),
+the truth first and then one panel per model, on one colour scale, each title
+with the model's density r and ring share at 100 pc.
+
 Usage::
 
     python benchmarks/bench_structure.py
     python benchmarks/bench_structure.py --model my-model.onnx --quick
+    python benchmarks/bench_structure.py --model old.onnx --model new.onnx --plots plots/
 """
 
 import argparse
 import logging
 import tempfile
 import time
+import warnings
+from pathlib import Path
 
 import astropy.units as u
+import numpy as np
 
 #: Goals of issue 14 on the demo's mock sky: scale (pc) -> (min density r, max ring share)
 GOALS = {100: (0.35, 0.03), 300: (0.65, None)}
@@ -36,6 +46,85 @@ def run(model=None, *, quick=False, seed=2022, outdir=None):
     model = CNNModel(model, providers="cpu")
     with tempfile.TemporaryDirectory() as tmp:
         return run_demo(outdir or tmp, model=model, quick=quick, seed=seed, providers="cpu")
+
+
+def _at_scale(structure, pc):
+    """The row of a structure table at a smoothing scale (pc)."""
+    for row in structure:
+        if int(round(row["scale"].to_value(u.pc))) == pc:
+            return row
+    raise KeyError(f"no {pc} pc row in the structure table")
+
+
+def face_on_figure(results, path, *, dpi=80):
+    """
+    Draw the face-on extinction density of the truth and of each result's map.
+
+    One row of panels: the mock sky's truth, then one panel per
+    `cnnext.demo.DemoResult` (titled with its model file and its density r and
+    ring share at 100 pc), on the colour scale of the truth (its 99th percentile),
+    as the demo's own ``face_on.png``. The maps are read along b = 0 on the
+    longitudes of the demo's slices; the truth is that of the first result (all
+    results map the same sky).
+
+    Returns
+    -------
+    `pathlib.Path`
+        The PNG file written.
+    """
+    from matplotlib.figure import Figure
+
+    from cnnext import compare, plotting
+    from cnnext.demo import _slice_grid
+    from cnnext.exceptions import CnnextWarning
+    from cnnext.map import CNNExtinctionMap
+    from cnnext.profiles import ProfileMap
+
+    first = results[0].profile_map
+    d = first.distances
+    truth = ProfileMap(cells=first.cells, order=first.order, distances=d,
+                       av=np.asarray(results[0].truth, dtype=float),
+                       sigma=np.zeros_like(results[0].truth, dtype=float),
+                       n_stars=first.n_stars, meta=dict(first.meta))
+    maps = {"truth": CNNExtinctionMap(map_fname=truth)}
+    maps.update({f"model {i}": CNNExtinctionMap(map_fname=r.profile_map)
+                 for i, r in enumerate(results)})
+    lons = _slice_grid(first.cells, first.order)
+    with warnings.catch_warnings():
+        # cells with too few stars are NaN by design
+        warnings.simplefilter("ignore", CnnextWarning)
+        table = compare.compare_slice(maps, lons, b=0.0, distances=d, return_sigma=False)
+
+    x, y = plotting.face_on_grid(lons, d)
+    ratio = float(np.clip(np.ptp(x) / max(np.ptp(y), 1e-9), 0.3, 3.0))
+    n = len(maps)
+    fig = Figure(figsize=(n * 5.5 * ratio + 1.8, 6.0), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, n, sharey=True))
+    titles = ["truth (mock sky)\n\n"]
+    for r in results:
+        row = _at_scale(r.structure, 100)
+        titles.append(f"{Path(r.model_path).name}\nat 100 pc: density r "
+                      f"{row['density_r']:.2f},\nring share {100 * row['ring_share']:.1f} %")
+    vmax = None
+    for i, (ax, name) in enumerate(zip(axes, maps)):
+        plotting.plot_face_on(lons, d, table[name], ax=ax, vmax=vmax, colorbar=i == n - 1,
+                              title=titles[i])
+        if i == 0:
+            # the truth's density, as drawn, sets the scale of every panel
+            mesh = ax.collections[0]
+            dens = np.ma.compressed(mesh.get_array())
+            dens = dens[np.isfinite(dens)]
+            vmax = float(np.percentile(dens, 99)) if dens.size else 1.0
+            mesh.set_clim(0.0, vmax)
+        else:
+            ax.set_ylabel("")
+        ax.title.set_fontsize("medium")
+        ax.set_xlabel("x (kpc, towards the GC)")
+    fig.suptitle(f"extinction density dA_V/dd at b = 0°\ndemo's mock sky, "
+                 f"{results[0].region}")
+    path = Path(path)
+    fig.savefig(path, dpi=dpi)
+    return path
 
 
 def report(result):
@@ -69,17 +158,34 @@ def report(result):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", default=None, help="ONNX model (default: the shipped one)")
+    parser.add_argument("--model", action="append", default=None,
+                        help="ONNX model (default: the shipped one); may be repeated")
     parser.add_argument("--quick", action="store_true", help="the demo's small region")
     parser.add_argument("--seed", type=int, default=2022, help="mock sky seed (demo's)")
     parser.add_argument("--outdir", default=None,
-                        help="keep the demo's map, tables and figures here")
+                        help="keep the demo's map, tables and figures here (one "
+                             "subdirectory per model when there are several)")
+    parser.add_argument("--plots", default=None, metavar="DIR",
+                        help="draw DIR/face_on_before_after.png (truth, then each model)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
-    t0 = time.perf_counter()
-    result = run(args.model, quick=args.quick, seed=args.seed, outdir=args.outdir)
-    report(result)
-    print(f"\n{time.perf_counter() - t0:.1f} s")
+    models = args.model or [None]
+    results = []
+    for i, model in enumerate(models):
+        t0 = time.perf_counter()
+        outdir = args.outdir
+        if outdir is not None and len(models) > 1:
+            outdir = Path(outdir) / f"{i}-{Path(model).stem if model else 'shipped'}"
+        if i:
+            print("\n" + "-" * 78 + "\n")
+        result = run(model, quick=args.quick, seed=args.seed, outdir=outdir)
+        report(result)
+        print(f"\n{time.perf_counter() - t0:.1f} s")
+        results.append(result)
+    if args.plots is not None:
+        Path(args.plots).mkdir(parents=True, exist_ok=True)
+        path = face_on_figure(results, Path(args.plots) / "face_on_before_after.png")
+        print(f"\nfigure {path}")
 
 
 if __name__ == "__main__":
