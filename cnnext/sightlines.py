@@ -16,12 +16,18 @@ Definitions used here (and recorded in the docs):
   ``metadata.min_stars`` gets a NaN profile, NaN sigma and `FLAG_FEW_STARS`; the
   network is not even run on it.
 - **Partial coverage.** When the stars have positions (``l``, ``b``), each cell
-  is split into its 16 sub-cells two HEALPix orders down; a cell with more empty
-  sub-cells than its star count explains (expected ``E = 16 exp(-n/16)``
-  for ``n`` stars spread evenly; flagged above ``E + 3 sqrt(E) + 1``) is only
-  partly covered by the photometry — typically at the edge of a local
-  catalogue's footprint — and gets a NaN profile and `FLAG_PARTIAL`: its CMD
-  would under-count stars and read as the wrong extinction.
+  is split into its ``4**k`` sub-cells ``k`` HEALPix orders down, for every
+  ``k = 2, 3`` (`SUBCELL_DEPTHS`) at which the cell's ``n`` stars put at least
+  `MIN_PER_SUBCELL` in a sub-cell on average. A cell with more empty sub-cells
+  than its star count explains at any of these depths (expected
+  ``E = 4**k exp(-n / 4**k)`` for stars spread evenly; flagged above
+  ``E + 3 sqrt(E) + 1``) is only partly covered by the photometry — typically
+  at the edge of a local catalogue's footprint — and gets a NaN profile and
+  `FLAG_PARTIAL`: its CMD would under-count stars and read as the wrong
+  extinction. The finer depth finds the slivers a cone's edge cuts off a cell
+  (down to about a tenth of it with 800 stars); a dark core hiding every star
+  of one 3.4' sub-cell (at order 7) is not enough to flag a cell, a larger one
+  can be (a NaN rather than a profile read from a cell that looks half empty).
 - **Observation.** Each cell's depth descriptors (`cnnext.observation`) are
   estimated from all its stars with a measured magnitude, pooling the parent
   cell when it has few; models that read them get them beside the CMD, and
@@ -354,6 +360,12 @@ def predict_cells(stars, cells, model, *, source_key=None, batch_size=None,
                       observation=observation)
 
 
+#: HEALPix orders below a cell's at which `partly_covered` looks for empty sub-cells
+SUBCELL_DEPTHS = (2, 3)
+#: Mean stars per sub-cell a depth needs before `partly_covered` tests a cell there
+MIN_PER_SUBCELL = 6.0
+
+
 def partly_covered(stars, cells, order):
     """
     Return which ``cells`` the stars cover only in part (see the module docs).
@@ -399,16 +411,25 @@ def partly_covered(stars, cells, order):
     if not ok.any():
         return partial
     idx = np.flatnonzero(ok)
-    fine = np.asarray(lonlat_to_cells(l[idx], b[idx], order + 2), dtype=np.int64)
-    # positions that disagree with the cell a source gave a star are not used
-    agree = (fine >> 4) == star_cells[idx]
-    idx, fine = idx[agree], fine[agree]
-    occupied = np.zeros((cells.size, 16), bool)
-    occupied[row_c[idx], fine & 15] = True
-    n = np.bincount(row_c[idx], minlength=cells.size)
-    expected_empty = 16.0 * np.exp(-n / 16.0)
-    empty = 16 - occupied.sum(axis=1)
-    return (n > 0) & (empty > expected_empty + 3.0 * np.sqrt(expected_empty) + 1.0)
+    rows = row_c[idx]
+    n = np.bincount(rows, minlength=cells.size)
+    for k in SUBCELL_DEPTHS:
+        n_sub = 4**k
+        tested = n >= MIN_PER_SUBCELL * n_sub
+        if k > SUBCELL_DEPTHS[0] and not tested.any():
+            break
+        fine = np.asarray(lonlat_to_cells(l[idx], b[idx], order + k), dtype=np.int64)
+        # positions that disagree with the cell a source gave a star are not used
+        agree = (fine >> (2 * k)) == star_cells[idx]
+        occupied = np.zeros((cells.size, n_sub), bool)
+        occupied[rows[agree], fine[agree] & (n_sub - 1)] = True
+        m = np.bincount(rows[agree], minlength=cells.size)
+        expected_empty = n_sub * np.exp(-m / n_sub)
+        empty = n_sub - occupied.sum(axis=1)
+        excess = empty > expected_empty + 3.0 * np.sqrt(expected_empty) + 1.0
+        # the coarsest depth tests every cell with stars (as few as it has)
+        partial |= excess & (m > 0) & (tested | (k == SUBCELL_DEPTHS[0]))
+    return partial
 
 
 def compute_cells(cells, *, source, model, batch_size=None, progress_bar=False):

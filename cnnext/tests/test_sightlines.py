@@ -17,6 +17,7 @@ from cnnext.sightlines import (
     compute_cells,
     faint_ks_limit,
     in_region,
+    partly_covered,
     predict_cells,
     reliable_range,
     training_region,
@@ -244,6 +245,26 @@ def test_partly_covered_cell_is_flagged(model):
     others = np.arange(cells.size) != row
     assert not np.any(pm.flags[others] & FLAG_PARTIAL)
     np.testing.assert_allclose(pm.av[others], full.av[others], rtol=1e-6)
+
+
+@pytest.mark.parametrize("n", [300, 800, 3000])
+def test_partly_covered_finds_slivers_but_not_dark_cores(n):
+    # a catalogue's circular edge cuts a sliver off one cell; a dark core empties
+    # a few arcminutes of another: only the first is partly covered
+    rng = np.random.default_rng(n)
+    cells = np.array([100, 200])
+    fine = np.repeat(cells, n) * 4**6 + rng.integers(0, 4**6, 2 * n)
+    l, b = cell_centres(fine, ORDER + 6)
+    lc, bc = cell_centres(np.array([100]), ORDER)
+    # about 15 % of cell 100 lies beyond a circle through it
+    d = np.hypot((l - lc) * np.cos(np.radians(bc)), b - bc)
+    cut = (fine >> 12 == 100) & (d > np.quantile(d[fine >> 12 == 100], 0.85))
+    # in cell 200, one order-10 sub-cell (1/64 of it) holds no star
+    dark = (fine >> 12 == 200) & ((fine >> 6) & 63 == 37)
+    keep = ~(cut | dark)
+    stars = {"l": l[keep], "b": b[keep], "cell": fine[keep] >> 12}
+    covered = partly_covered(stars, cells, ORDER)
+    assert covered.tolist() == [n >= 800, False]
 
 
 def test_profiles_carry_the_observation_estimate(model):
