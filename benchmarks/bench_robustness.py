@@ -6,7 +6,8 @@ Intrinsic stars of held-out sightlines (the carina preset's evaluation sightline
 inside its region, never trained on) are reddened by random profiles and then
 observed under a grid of conditions — several of them in forms the training never
 used: another error-law shape, erfc and hard completeness cuts, depth offsets from
--1.0 to +0.8 mag, flag rates 0-10 %, star counts x0.5 and x2, patchy screens. The
+-1.0 to +0.8 mag, flag rates 0-10 %, star counts x0.5 and x2, patchy screens, dense
+cores (a share of the stars behind 4-20 times the cell's mean column). The
 observation here is written independently of `cnnext.synthetic.observe_many`
 (star tables with 2MASS flags), and the tables go through the very pipeline real
 photometry takes (`cnnext.sightlines.predict_cells`: quality cuts, observation
@@ -45,6 +46,7 @@ ROWS = [
     ("star counts x2", {"density": 2.0}),
     ("patchy screen (s = 0.8)", {"patchy": 0.8}),
     ("depth +0.5, patchy, erfc", {"depth": 0.5, "patchy": 0.8, "completeness": "erfc"}),
+    ("dense cores (10 % behind 4-20x)", {"patchy": 0.5, "cores": 0.10}),
 ]
 NOMINAL_M10 = {"J": 15.8, "H": 15.1, "Ks": 14.3}
 BANDS = ("J", "H", "Ks")
@@ -122,6 +124,7 @@ def run_row(model, sky, distances, changes, seed):
     changes = dict(changes)
     density = changes.pop("density", 1.0)
     patchy = changes.pop("patchy", 0.0)
+    cores = changes.pop("cores", 0.0)
     rng = np.random.default_rng(seed)
     preds, sigmas, truths = [], [], []
     for stars, prof in sky:
@@ -131,8 +134,12 @@ def run_row(model, sky, distances, changes, seed):
         for k in range(n_prof):
             keep = rng.random(len(stars)) < 0.5 * density
             av = av_all[k, keep].copy()
-            if patchy:
-                av *= np.exp(patchy * rng.standard_normal(av.size) - 0.5 * patchy ** 2)
+            if patchy or cores:
+                factor = np.exp(patchy * rng.standard_normal(av.size) - 0.5 * patchy ** 2)
+                # dense cores: columns log-uniform in 4-20x the mean (mean 16 / ln 5)
+                core = rng.random(av.size) < cores
+                factor[core] = np.exp(rng.uniform(np.log(4.0), np.log(20.0), core.sum()))
+                av *= factor / (1.0 - cores + cores * 16.0 / np.log(5.0))
             t, det = observe_table(stars[keep], av, rng, law=model.law, **changes)
             t = t[det]
             # one fake cell per profile, far apart so that no pooling mixes them

@@ -26,7 +26,7 @@ from ..observation import DESCRIPTORS, estimate_observation
 from ..quality import BANDS
 
 __all__ = ["PhotometricModel", "ObservingConditions", "observe", "observe_many",
-           "reddening_law", "patchy_extinction"]
+           "reddening_law", "patchy_extinction", "DENSE_TAIL_RANGE"]
 
 _LN10_04 = 0.4 * np.log(10.0)
 # uint8 codes of the flag characters
@@ -216,16 +216,30 @@ class ObservingConditions:
             flag_rate=rng.uniform(*self.flag_rate))
 
 
-def patchy_extinction(av, dispersion, rng):
+#: Where the dense-structure tail of `patchy_extinction` starts and ends, in units
+#: of the cell's mean extinction
+DENSE_TAIL_RANGE = (2.0, 30.0)
+
+
+def patchy_extinction(av, dispersion, rng, *, dense_fraction=None, dense_index=3.0):
     """
     Scatter the extinction of each star around the cell's profile (a patchy screen).
 
     Dust varies across a 27' cell (molecular clouds are patchy on arcminute
     scales), so stars at the same distance in one cell see different extinctions.
-    Each star's A_V is multiplied by a log-normal factor ``exp(s z - s**2 / 2)``
-    (``z`` standard normal, ``s`` the example's dispersion of ln A_V), whose mean
-    is 1: the cell's *mean* profile, which is what the network is trained to
-    return, is unchanged.
+    Each star's A_V is the profile times a factor ``X`` of mean 1, so the cell's
+    *mean* profile, which is what the network is trained to return, is unchanged.
+
+    ``X`` follows the column-density distribution of molecular clouds: a
+    log-normal ``exp(s z - s**2 / 2)`` (``z`` standard normal, ``s`` the example's
+    dispersion of ln A_V) and, behind a share ``f`` of the cell (``dense_fraction``),
+    dense structure whose columns follow a power law ``p(X) ~ X**-n`` (``n``, the
+    ``dense_index``) from 2 to 30 times the mean (`DENSE_TAIL_RANGE`) — the
+    power-law tails that star-forming clouds show above A_V ~ 2-5 mag
+    (Kainulainen et al. 2009; Lombardi et al. 2015 find n ~ 2-4). A few per cent
+    of the stars then lie behind many magnitudes of dust while the mean column
+    rises only a little: a red tail in the CMD does not mean a large mean
+    extinction. Both parts are scaled together so that ``X`` has mean 1 exactly.
 
     Parameters
     ----------
@@ -234,6 +248,12 @@ def patchy_extinction(av, dispersion, rng):
     dispersion : array
         ``(n_profiles,)`` dispersion ``s`` of ln A_V per example (0: an even screen).
     rng : `numpy.random.Generator`
+    dense_fraction : array, optional
+        ``(n_profiles,)`` share ``f`` of each example's stars behind dense structure
+        (0 or `None`, the default: none).
+    dense_index : float or array
+        Power-law index ``n > 1`` of the dense structure's columns, per example or
+        one for all.
 
     Returns
     -------
@@ -244,15 +264,37 @@ def patchy_extinction(av, dispersion, rng):
     --------
     >>> import numpy as np
     >>> from cnnext.synthetic import patchy_extinction
-    >>> av = np.full((2, 100_000), 2.0)
-    >>> out = patchy_extinction(av, np.array([0.0, 0.8]), np.random.default_rng(0))
+    >>> av = np.full((3, 400_000), 2.0)
+    >>> out = patchy_extinction(av, np.array([0.0, 0.8, 0.5]), np.random.default_rng(0),
+    ...                         dense_fraction=np.array([0.0, 0.0, 0.1]))
     >>> np.round(out.mean(axis=1), 2).tolist(), float(out[0].std())
-    ([2.0, 2.0], 0.0)
+    ([2.0, 2.0, 2.0], 0.0)
+    >>> float(np.round(np.mean(out[2] > 8.0), 2))   # 4x the mean: the dense tail
+    0.06
     """
     s = np.asarray(dispersion, dtype=float).reshape(-1, 1)
-    if np.any(s > 0):
-        z = rng.standard_normal(av.shape)
-        av *= np.exp(s * z - 0.5 * s * s)
+    f = np.zeros_like(s) if dense_fraction is None else \
+        np.broadcast_to(np.asarray(dense_fraction, dtype=float).reshape(-1, 1), s.shape)
+    if np.any((f < 0) | (f >= 1)):
+        raise ValueError("dense_fraction must be in [0, 1)")
+    if not (np.any(s > 0) or np.any(f > 0)):
+        return av
+    x = np.exp(s * rng.standard_normal(av.shape) - 0.5 * s * s)
+    if np.any(f > 0):
+        n = np.broadcast_to(np.asarray(dense_index, dtype=float).reshape(-1, 1), s.shape)
+        if np.any(n <= 1):
+            raise ValueError("dense_index must be > 1")
+        lo, hi = DENSE_TAIL_RANGE
+        a, b = lo ** (1.0 - n), hi ** (1.0 - n)
+        # truncated power law by its inverse CDF, and its mean
+        tail = (a - rng.random(av.shape) * (a - b)) ** (1.0 / (1.0 - n))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            mean_tail = np.where(np.isclose(n, 2.0), np.log(hi / lo) / (1.0 / lo - 1.0 / hi),
+                                 (1.0 - n) / (2.0 - n) * (lo ** (2.0 - n) - hi ** (2.0 - n))
+                                 / (a - b))
+        dense = rng.random(av.shape) < f
+        x = np.where(dense, tail, x) / ((1.0 - f) + f * mean_tail)
+    av *= x
     return av
 
 

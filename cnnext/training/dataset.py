@@ -181,10 +181,16 @@ def make_examples(stars, l, b, n, config, *, rng, spec=None, law=None, source=No
     profiles = source.profiles(l, b, n, rng)
     av = profiles.nodes(ds.distances).astype(np.float32)
     lo, hi = ds.density_jitter
-    if lo < hi or ds.patchiness > 0:
+    patchy = ds.patchiness > 0 or ds.dense_fraction > 0
+    if lo < hi or patchy:
         av_stars = profiles.at(np.asarray(stars["distance"], dtype=float))
-        if ds.patchiness > 0:
-            patchy_extinction(av_stars, rng.uniform(0.0, ds.patchiness, n), rng)
+        if patchy:
+            s = rng.uniform(0.0, ds.patchiness, n)
+            # (no extra draws without dense structure: older datasets stay reproducible)
+            dense = {} if ds.dense_fraction == 0 else {
+                "dense_fraction": rng.uniform(0.0, ds.dense_fraction, n),
+                "dense_index": rng.uniform(*ds.dense_index, n)}
+            patchy_extinction(av_stars, s, rng, **dense)
         if lo < hi:
             # keep a random fraction of the stars in each example: the unkept ones
             # are put behind 1000 mag of dust, which no band detects

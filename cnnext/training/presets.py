@@ -139,6 +139,15 @@ class DatasetConfig:
         Largest dispersion of ln A_V across a cell (each example draws its own,
         uniform in ``[0, patchiness]``; see `~cnnext.synthetic.patchy_extinction`);
         0 (default): one even screen per cell.
+    dense_fraction : float
+        Largest share of a cell's stars behind dense structure, whose columns
+        follow the power-law tail of molecular clouds' column-density
+        distributions (each example draws its share uniform in
+        ``[0, dense_fraction]``; see `~cnnext.synthetic.patchy_extinction`);
+        0 (default): none.
+    dense_index : [float, float]
+        Range of the power-law index ``n`` of that tail (``p(X) ~ X**-n``), drawn
+        uniformly per example; default ``[2.0, 4.0]``.
     galaxies : bool
         Add the unresolved galaxies of the 2MASS Point Source Catalog to every
         catalogue (`~cnnext.synthetic.unresolved_galaxies`).
@@ -161,6 +170,8 @@ class DatasetConfig:
     conditions: dict = field(default_factory=dict)
     observation_group: int = 8
     patchiness: float = 0.0
+    dense_fraction: float = 0.0
+    dense_index: list = field(default_factory=lambda: [2.0, 4.0])
     galaxies: bool = False
 
     def __post_init__(self):
@@ -170,6 +181,11 @@ class DatasetConfig:
             raise ValueError("dataset.density_jitter must be [min, max] with 0 < min <= max")
         if not self.patchiness >= 0:
             raise ValueError("dataset.patchiness must be >= 0")
+        if not 0 <= self.dense_fraction < 1:
+            raise ValueError("dataset.dense_fraction must be in [0, 1)")
+        self.dense_index = [float(v) for v in self.dense_index]
+        if len(self.dense_index) != 2 or not 1 < self.dense_index[0] <= self.dense_index[1]:
+            raise ValueError("dataset.dense_index must be [min, max] with 1 < min <= max")
         if self.conditions:
             _ = self.observing_conditions  # validates the ranges
         for name in ("n_realisations", "examples_per_realisation", "chunk_size",
@@ -402,8 +418,11 @@ class TrainingConfig:
         Stored next to the dataset chunks so that a work directory made with another
         configuration is never mixed into this one.
         """
-        key = {"seed": self.seed, "region": asdict(self.region),
-               "dataset": asdict(self.dataset)}
+        dataset = asdict(self.dataset)
+        if not dataset["dense_fraction"]:
+            # unused: left out, so work directories made before it existed still match
+            del dataset["dense_fraction"], dataset["dense_index"]
+        key = {"seed": self.seed, "region": asdict(self.region), "dataset": dataset}
         return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -133,3 +133,35 @@ def test_patchy_screen_keeps_the_mean_and_spreads_the_colours(cell_stars):
     assert np.all(out[0] == 3.0)
     assert abs(out[1].mean() - 3.0) < 0.03
     assert abs(np.std(np.log(out[1])) - 0.8) < 0.01
+
+
+def test_patchy_screen_with_dense_tail_keeps_the_mean():
+    from cnnext.synthetic import DENSE_TAIL_RANGE, patchy_extinction
+
+    rng = np.random.default_rng(11)
+    av = np.full((4, 300_000), 3.0)
+    out = patchy_extinction(av, np.array([0.0, 0.5, 0.5, 0.0]), rng,
+                            dense_fraction=np.array([0.0, 0.0, 0.15, 0.15]),
+                            dense_index=np.array([3.0, 3.0, 2.0, 4.0]))
+    assert out is av
+    # the cell's mean profile is the target: unchanged by either part
+    np.testing.assert_allclose(out.mean(axis=1), 3.0, rtol=0.02)
+    assert np.all(out[0] == 3.0)
+    # a red tail of stars far behind the mean column only with dense structure
+    far = np.mean(out > 4 * 3.0, axis=1)
+    assert far[1] < 0.002 and far[2] > 0.02 and far[3] > 0.005
+    # a power law with index 2 has a heavier tail than one with index 4
+    assert np.mean(out[2] > 10 * 3.0) > np.mean(out[3] > 10 * 3.0)
+    # nothing beyond the tail's upper end (times the normalisation <= 1)
+    assert out.max() <= DENSE_TAIL_RANGE[1] * 3.0
+
+
+def test_patchy_screen_dense_arguments_are_checked():
+    from cnnext.synthetic import patchy_extinction
+
+    av = np.ones((1, 10))
+    rng = np.random.default_rng(0)
+    with pytest.raises(ValueError, match="dense_fraction"):
+        patchy_extinction(av, [0.5], rng, dense_fraction=[1.0])
+    with pytest.raises(ValueError, match="dense_index"):
+        patchy_extinction(av, [0.5], rng, dense_fraction=[0.1], dense_index=1.0)
