@@ -17,14 +17,22 @@ view of the extinction density dA_V/dd at b = 0 (`cnnext.plotting.plot_face_on`)
 the truth first and then one panel per model, on one colour scale, each title
 with the model's density r and ring share at 100 pc.
 
+``--neighbours W`` (repeatable, or a comma list) also scores each model's map
+after `cnnext.neighbours.smooth_neighbours` with weight ``W`` (each cell's density
+mixed with its HEALPix neighbours'; ``--neighbour-iterations`` passes), with the
+same metrics and tables: does sharing between sightlines shorten the fingers of
+God without blurring the clouds?
+
 Usage::
 
     python benchmarks/bench_structure.py
     python benchmarks/bench_structure.py --model my-model.onnx --quick
     python benchmarks/bench_structure.py --model old.onnx --model new.onnx --plots plots/
+    python benchmarks/bench_structure.py --neighbours 0,0.25,0.5,0.75
 """
 
 import argparse
+import dataclasses
 import logging
 import tempfile
 import time
@@ -127,10 +135,47 @@ def face_on_figure(results, path, *, dpi=80):
     return path
 
 
+def with_neighbours(result, weight, *, iterations=1):
+    """
+    The demo result with its map smoothed across neighbouring sightlines and scored.
+
+    The map is passed through `cnnext.neighbours.smooth_neighbours`; its errors
+    and structure against the same truth are computed by the functions the demo
+    uses (`cnnext.metrics.error_metrics`, `cnnext.metrics.structure_metrics`).
+    """
+    from cnnext.demo import METRIC_DISTANCES
+    from cnnext.healpix import cell_centres
+    from cnnext.metrics import error_metrics, structure_metrics
+    from cnnext.neighbours import smooth_neighbours
+
+    pm = smooth_neighbours(result.profile_map, weight, iterations=iterations)
+    lon, lat = cell_centres(pm.cells, pm.order)
+    metrics = error_metrics(pm.av, pm.sigma, result.truth, pm.distances, at=METRIC_DISTANCES)
+    metrics.meta.update(result.metrics.meta)
+    structure = structure_metrics(pm.av, result.truth, pm.distances, lon=lon, lat=lat)
+    structure.meta.update({k: v for k, v in result.structure.meta.items()
+                           if k not in structure.meta})
+    return dataclasses.replace(result, profile_map=pm, metrics=metrics, structure=structure)
+
+
+def _weights(values):
+    """The ``--neighbours`` weights: each option a number or a comma list."""
+    out = []
+    for value in values or ():
+        for part in str(value).split(","):
+            if part.strip():
+                out.append(float(part))
+    return out
+
+
 def report(result):
     """Print the structure and cumulative tables of a demo result."""
     s, m = result.structure, result.metrics
     print(f"model {result.model_path}")
+    smoothing = result.profile_map.meta.get("neighbour_smoothing")
+    if smoothing:
+        print(f"neighbour smoothing (cnnext.neighbours.smooth_neighbours): weight "
+              f"{smoothing['weight']:g}, {smoothing['iterations']} pass(es)")
     print(f"region {result.region}: {s.meta['n']} sightlines with a prediction, "
           f"d <= {s.meta['d_max']:g} kpc; independent errors would give a ring share of "
           f"{100 * s.meta['ring_share_random']:.1f} %")
@@ -167,7 +212,14 @@ def main(argv=None):
                              "subdirectory per model when there are several)")
     parser.add_argument("--plots", default=None, metavar="DIR",
                         help="draw DIR/face_on_before_after.png (truth, then each model)")
+    parser.add_argument("--neighbours", action="append", default=None, metavar="W",
+                        help="also score each map smoothed across neighbouring sightlines "
+                             "with weight W in [0, 1] (cnnext.neighbours.smooth_neighbours);"
+                             " may be repeated or a comma list")
+    parser.add_argument("--neighbour-iterations", type=int, default=1, metavar="N",
+                        help="passes of the neighbour smoothing (default 1)")
     args = parser.parse_args(argv)
+    weights = _weights(args.neighbours)
     logging.basicConfig(level=logging.WARNING)
     models = args.model or [None]
     results = []
@@ -182,6 +234,9 @@ def main(argv=None):
         report(result)
         print(f"\n{time.perf_counter() - t0:.1f} s")
         results.append(result)
+        for w in weights:
+            print("\n" + "- " * 39 + "\n")
+            report(with_neighbours(result, w, iterations=args.neighbour_iterations))
     if args.plots is not None:
         Path(args.plots).mkdir(parents=True, exist_ok=True)
         path = face_on_figure(results, Path(args.plots) / "face_on_before_after.png")
