@@ -7,7 +7,8 @@ inside its region, never trained on) are reddened by random profiles and then
 observed under a grid of conditions — several of them in forms the training never
 used: another error-law shape, erfc and hard completeness cuts, depth offsets from
 -1.0 to +0.8 mag, flag rates 0-10 %, star counts x0.5 and x2, patchy screens, dense
-cores (a share of the stars behind 4-20 times the cell's mean column). The
+cores (a share of the stars behind 4-20 times the cell's mean column), young
+stars with infrared excess mixed in (5 % of the sources). The
 observation here is written independently of `cnnext.synthetic.observe_many`
 (star tables with 2MASS flags), and the tables go through the very pipeline real
 photometry takes (`cnnext.sightlines.predict_cells`: quality cuts, observation
@@ -47,6 +48,7 @@ ROWS = [
     ("patchy screen (s = 0.8)", {"patchy": 0.8}),
     ("depth +0.5, patchy, erfc", {"depth": 0.5, "patchy": 0.8, "completeness": "erfc"}),
     ("dense cores (10 % behind 4-20x)", {"patchy": 0.5, "cores": 0.10}),
+    ("young stars (5 % of the sources)", {"young": 0.05}),
 ]
 NOMINAL_M10 = {"J": 15.8, "H": 15.1, "Ks": 14.3}
 BANDS = ("J", "H", "Ks")
@@ -92,6 +94,22 @@ def observe_table(stars, av, rng, *, depth=0.0, completeness="logistic", width=0
     return out, detected_any
 
 
+def young_sources(n, like, rng, *, law, **observation):
+    """
+    ``n`` young stars with infrared excess, observed like the table ``like``: on a
+    T Tauri-like locus J-H = 0.6 (H-Ks) + 0.5 with H-Ks 0.3-1.2, behind 0-20 mag
+    of their own cloud, Ks 9-14.5 (a locus and ranges other than the training's).
+    """
+    hk = rng.uniform(0.3, 1.2, n)
+    ks = rng.uniform(9.0, 14.5, n)
+    intrinsic = Table({"l": np.full(n, np.nanmedian(like["l"])),
+                       "b": np.full(n, np.nanmedian(like["b"])),
+                       "Ks": ks, "H": ks + hk, "J": ks + hk + 0.6 * hk + 0.5})
+    t, det = observe_table(intrinsic, rng.uniform(0.0, 20.0, n), rng, law=law,
+                           **observation)
+    return t[det]
+
+
 def make_sky(n_profiles, seed):
     """Intrinsic catalogues and profiles of the held-out sightlines."""
     from cnnext.healpix import cell_area, cell_centres, lonlat_to_cells
@@ -125,6 +143,7 @@ def run_row(model, sky, distances, changes, seed):
     density = changes.pop("density", 1.0)
     patchy = changes.pop("patchy", 0.0)
     cores = changes.pop("cores", 0.0)
+    young = changes.pop("young", 0.0)
     rng = np.random.default_rng(seed)
     preds, sigmas, truths = [], [], []
     for stars, prof in sky:
@@ -142,6 +161,9 @@ def run_row(model, sky, distances, changes, seed):
                 av *= factor / (1.0 - cores + cores * 16.0 / np.log(5.0))
             t, det = observe_table(stars[keep], av, rng, law=model.law, **changes)
             t = t[det]
+            if young:
+                t = vstack([t, young_sources(rng.binomial(len(t), young), t, rng,
+                                             law=model.law, **changes)])
             # one fake cell per profile, far apart so that no pooling mixes them
             t["cell"] = np.full(len(t), 64 * k, np.int64)
             tables.append(t)

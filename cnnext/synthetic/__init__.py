@@ -10,6 +10,8 @@ mock 2MASS observations used to train and test cnnext.
 - `random_profiles` (``profiles``): 1D log-normal random-field extinction profiles;
 - `observe`, `observe_many`, `PhotometricModel` (``observation``): the mock 2MASS
   observation;
+- `unresolved_galaxies` (``galaxies``) and `young_stars` (``young``): red
+  sources of the real sky that are not reddened field stars;
 - `MockSky` (``mocksky``): a synthetic sky with a known 3D extinction, queried
   like 2MASS.
 
@@ -25,3 +27,4 @@ from .mocksky import *  # noqa: F403
 from .observation import *  # noqa: F403
 from .profiles import *  # noqa: F403
 from .validation import *  # noqa: F403
+from .young import *  # noqa: F403

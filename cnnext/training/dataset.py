@@ -80,6 +80,10 @@ class Examples:
         return spec.transform_counts(self.counts)
 
 
+#: Smallest share of young stars an example that has them gets
+YOUNG_MIN_SHARE = 0.002
+
+
 def _counting_spec(spec):
     # The same channels, ranges and quality cuts, but raw counts: the transform is
     # applied at load time (element-wise, so identical to build_cmds' own).
@@ -199,8 +203,24 @@ def make_examples(stars, l, b, n, config, *, rng, spec=None, law=None, source=No
         cmds, n_stars, obs = source.observe(stars, av_stars, spec, law, rng)
     else:
         cmds, n_stars, obs = source.observe(stars, profiles, spec, law, rng)
+    if ds.young_stars > 0:
+        cmds, n_stars = _add_young_stars(cmds, n_stars, ds.young_stars, spec, law, rng)
     counts = np.minimum(np.rint(cmds), np.iinfo(np.uint16).max).astype(np.uint16)
     return counts, av, n_stars.astype(np.int32), obs.astype(np.float32)
+
+
+def _add_young_stars(cmds, n_stars, max_share, spec, law, rng):
+    """Young stars in half of the examples, a log-uniform share of their stars."""
+    from ..cmds import build_cmds
+    from ..synthetic import young_stars
+
+    n = len(n_stars)
+    share = np.exp(rng.uniform(np.log(YOUNG_MIN_SHARE), np.log(max_share), n))
+    share[rng.random(n) < 0.5] = 0.0
+    k = rng.poisson(share * n_stars)
+    extra, counted = build_cmds(young_stars(int(k.sum()), rng, law), np.repeat(np.arange(n), k),
+                                n, spec, apply_quality=False)
+    return cmds + extra, n_stars + counted
 
 
 def _chunk_path(root, split, i, r, k):

@@ -148,6 +148,12 @@ class DatasetConfig:
     dense_index : [float, float]
         Range of the power-law index ``n`` of that tail (``p(X) ~ X**-n``), drawn
         uniformly per example; default ``[2.0, 4.0]``.
+    young_stars : float
+        Largest share of young stars with infrared excess added to an example
+        (`~cnnext.synthetic.young_stars`, seen through up to 15 mag of their own
+        cloud; the target profile is unchanged): half of the examples get none,
+        the others a share log-uniform between 0.2 % and ``young_stars`` of their
+        counted stars. 0 (default): none.
     galaxies : bool
         Add the unresolved galaxies of the 2MASS Point Source Catalog to every
         catalogue (`~cnnext.synthetic.unresolved_galaxies`).
@@ -172,6 +178,7 @@ class DatasetConfig:
     patchiness: float = 0.0
     dense_fraction: float = 0.0
     dense_index: list = field(default_factory=lambda: [2.0, 4.0])
+    young_stars: float = 0.0
     galaxies: bool = False
 
     def __post_init__(self):
@@ -183,6 +190,8 @@ class DatasetConfig:
             raise ValueError("dataset.patchiness must be >= 0")
         if not 0 <= self.dense_fraction < 1:
             raise ValueError("dataset.dense_fraction must be in [0, 1)")
+        if not 0 <= self.young_stars < 1:
+            raise ValueError("dataset.young_stars must be in [0, 1)")
         self.dense_index = [float(v) for v in self.dense_index]
         if len(self.dense_index) != 2 or not 1 < self.dense_index[0] <= self.dense_index[1]:
             raise ValueError("dataset.dense_index must be [min, max] with 1 < min <= max")
@@ -419,9 +428,12 @@ class TrainingConfig:
         configuration is never mixed into this one.
         """
         dataset = asdict(self.dataset)
+        # options left unused are left out, so that work directories made before
+        # they existed still match
         if not dataset["dense_fraction"]:
-            # unused: left out, so work directories made before it existed still match
             del dataset["dense_fraction"], dataset["dense_index"]
+        if not dataset["young_stars"]:
+            del dataset["young_stars"]
         key = {"seed": self.seed, "region": asdict(self.region), "dataset": dataset}
         return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
 

@@ -83,3 +83,28 @@ def test_examples_under_drawn_observing_conditions(tmp_path, mini_config):
     assert np.corrcoef(train.obs[:, 2], train.n_stars)[0, 1] > 0.3
     with pytest.raises(ValueError, match="dataset.conditions"):
         cfg.replace(dataset={"conditions": {"depth": [0, 1]}})
+
+
+def test_dense_structure_and_young_stars(tmp_path, mini_config):
+    # dense structure and young stars change the CMDs, never the target profiles
+    base = mini_config.replace(dataset={"patchiness": 0.3, "examples_per_realisation": 16})
+    both = base.replace(dataset={"dense_fraction": 0.15, "young_stars": 0.05})
+    generate_dataset(base, tmp_path / "base", n_jobs=1)
+    generate_dataset(both, tmp_path / "both", n_jobs=1)
+    a = load_examples(tmp_path / "base", "train", config=base)
+    b = load_examples(tmp_path / "both", "train", config=both)
+    np.testing.assert_array_equal(a.av, b.av)
+    assert not np.array_equal(a.counts, b.counts)
+    # young stars add sources to some examples (their counts are Poisson: some get none)
+    assert b.n_stars.sum() != a.n_stars.sum()
+    # unused options do not change a configuration's dataset hash
+    assert base.dataset_hash() == mini_config.replace(
+        dataset={"patchiness": 0.3, "examples_per_realisation": 16,
+                 "dense_fraction": 0.0, "young_stars": 0.0}).dataset_hash()
+    assert both.dataset_hash() != base.dataset_hash()
+    with pytest.raises(ValueError, match="dataset.young_stars"):
+        base.replace(dataset={"young_stars": 1.5})
+    with pytest.raises(ValueError, match="dataset.dense_fraction"):
+        base.replace(dataset={"dense_fraction": -0.1})
+    with pytest.raises(ValueError, match="dataset.dense_index"):
+        base.replace(dataset={"dense_index": [0.5, 2.0]})
