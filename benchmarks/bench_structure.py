@@ -83,7 +83,7 @@ def face_on_figure(results, path, *, dpi=80):
     from matplotlib.figure import Figure
 
     from cnnext import compare, plotting
-    from cnnext.demo import _slice_grid
+    from cnnext.demo import slice_longitudes
     from cnnext.exceptions import CnnextWarning
     from cnnext.map import CNNExtinctionMap
     from cnnext.profiles import ProfileMap
@@ -97,7 +97,7 @@ def face_on_figure(results, path, *, dpi=80):
     maps = {"truth": CNNExtinctionMap(map_fname=truth)}
     maps.update({f"model {i}": CNNExtinctionMap(map_fname=r.profile_map)
                  for i, r in enumerate(results)})
-    lons = _slice_grid(first.cells, first.order)
+    lons = slice_longitudes(first.cells, first.order)
     with warnings.catch_warnings():
         # cells with too few stars are NaN by design
         warnings.simplefilter("ignore", CnnextWarning)

@@ -24,8 +24,8 @@ import numpy as np
 from .exceptions import CnnextWarning, ModelFileError
 from .metrics import REPORT_DISTANCES
 
-__all__ = ["run_demo", "demo_figures", "format_report", "DemoResult", "DEMO_REGION",
-           "QUICK_REGION", "METRIC_DISTANCES"]
+__all__ = ["run_demo", "demo_figures", "slice_longitudes", "format_report", "DemoResult",
+           "DEMO_REGION", "QUICK_REGION", "METRIC_DISTANCES"]
 
 log = logging.getLogger(__name__)
 
@@ -105,8 +105,20 @@ def _truth(sky, cells, order, distances):
     return np.asarray(sky.true_profile(cells, order).nodes(distances), dtype=float)
 
 
-def _slice_grid(cells, order):
-    """Longitudes (deg) of a b = 0 slice across the cells' longitude range."""
+def slice_longitudes(cells, order):
+    """
+    Longitudes (deg) of a b = 0 slice across the cells' longitude range.
+
+    Spaced at half a cell, for face-on views (`~cnnext.plotting.plot_face_on`).
+
+    Examples
+    --------
+    >>> from cnnext.demo import slice_longitudes
+    >>> from cnnext.healpix import lonlat_to_cells
+    >>> lons = slice_longitudes(lonlat_to_cells([280.0, 282.0], [0.0, 0.0], 7), 7)
+    >>> len(lons) > 2, bool(lons[0] < lons[-1])
+    (True, True)
+    """
     from .healpix import cell_centres, cell_size
 
     lon, _ = cell_centres(cells, order)
@@ -161,7 +173,7 @@ def demo_figures(profile_map, truth, outdir, *, source=None, n_profiles=4, dpi=1
                            sigma=np.zeros_like(truth), n_stars=pm.n_stars, meta=dict(pm.meta))
     maps = {"cnnext": CNNExtinctionMap(map_fname=pm),
             "truth": CNNExtinctionMap(map_fname=truth_map)}
-    lons = _slice_grid(pm.cells, pm.order)
+    lons = slice_longitudes(pm.cells, pm.order)
     with warnings.catch_warnings():
         # cells with too few stars are NaN by design; the report counts them
         warnings.simplefilter("ignore", CnnextWarning)
