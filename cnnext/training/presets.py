@@ -470,7 +470,8 @@ def load_config(path):
 
 def load_preset(name):
     """
-    Return a built-in preset: ``"carina"`` (the shipped model) or ``"tiny"``.
+    Return a built-in preset: ``"carina"`` (the shipped model), ``"perseus"`` (the
+    real-2MASS validation field) or ``"tiny"`` (about a minute on a CPU).
 
     Examples
     --------
