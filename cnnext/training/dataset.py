@@ -215,7 +215,7 @@ def _add_young_stars(cmds, n_stars, max_share, spec, law, rng):
     from ..synthetic import young_stars
 
     n = len(n_stars)
-    share = np.exp(rng.uniform(np.log(YOUNG_MIN_SHARE), np.log(max_share), n))
+    share = np.exp(rng.uniform(np.log(min(YOUNG_MIN_SHARE, max_share)), np.log(max_share), n))
     share[rng.random(n) < 0.5] = 0.0
     k = rng.poisson(share * n_stars)
     extra, counted = build_cmds(young_stars(int(k.sum()), rng, law), np.repeat(np.arange(n), k),
