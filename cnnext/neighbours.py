@@ -189,14 +189,12 @@ def smooth_neighbours(pm, weight, *, iterations=1):
         renum = np.full(len(pm), -1, np.int64)
         renum[usable] = np.arange(int(usable.sum()))
         rows = np.where(rows >= 0, renum[np.maximum(rows, 0)], -1)
-        a, s = av[usable], sigma[usable]
+        inc, s = np.diff(av[usable], axis=1, prepend=0.0), sigma[usable]
         for _ in range(int(iterations)):
-            inc = np.diff(a, axis=1, prepend=0.0)
             inc, s = _step(inc, s, rows, w)
-            a = np.cumsum(inc, axis=1)
         av = av.copy()
         sigma = sigma.copy()
-        av[usable], sigma[usable] = a, s
+        av[usable], sigma[usable] = np.cumsum(inc, axis=1), s
     meta = dict(pm.meta)
     meta["neighbour_smoothing"] = {"weight": w, "iterations": int(iterations)}
     return ProfileMap(cells=pm.cells, order=pm.order, distances=pm.distances, av=av,
