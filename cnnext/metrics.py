@@ -56,7 +56,7 @@ def _interp_profiles(values, distances, at):
     return values[:, idx - 1] * (1 - w) + values[:, idx] * w
 
 
-def relative_error(pred, truth, *, floor=REL_ERR_FLOOR):
+def relative_error(pred, truth, *, floor=REL_ERR_FLOOR, signed=False):
     """
     Relative errors of predicted extinctions: ``abs(pred - truth) / max(truth, floor)``.
 
@@ -69,16 +69,22 @@ def relative_error(pred, truth, *, floor=REL_ERR_FLOOR):
     floor : float
         Smallest denominator (mag): a sightline with almost no dust counts with
         an error relative to ``floor`` instead of dominating the statistic.
+    signed : bool
+        Keep the sign of ``pred - truth`` (positive: read too high); the median
+        of signed errors is a bias.
 
     Examples
     --------
     >>> from cnnext.metrics import relative_error
     >>> relative_error([1.1, 0.05], [1.0, 0.0]).round(3).tolist()
     [0.1, 0.5]
+    >>> relative_error([0.9, 1.2], [1.0, 1.0], signed=True).round(3).tolist()
+    [-0.1, 0.2]
     """
     pred = np.asarray(pred, float)
     truth = np.asarray(truth, float)
-    return np.abs(pred - truth) / np.maximum(truth, floor)
+    diff = pred - truth
+    return (diff if signed else np.abs(diff)) / np.maximum(truth, floor)
 
 
 def error_metrics(av, sigma, truth, distances, *, at=REPORT_DISTANCES,
