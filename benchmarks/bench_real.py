@@ -23,8 +23,10 @@ half-rise distance of the reddened cells (A_V(CE) >= 1 mag) within 220-400 pc
 (no such cell in this field: reported as not applicable), and instead the
 least-reddened cells within +-0.5 mag of their colour excess. Each cell also gets a
 mock twin (its stars from the Galaxy model behind an even screen of its
-colour-excess column at 300 pc, at the depth estimated from its real stars): what
-the network reads there tells a network error from a mock-versus-real difference.
+colour-excess column at 300 pc, at the depth estimated from its real stars) and a
+patchy twin (a log-normal screen with that median column and the spread of ln A_V
+that gives the twin the H-Ks dispersion of the cell's bright stars): what the
+network reads there tells a network error from a mock-versus-real difference.
 
 Run::
 
@@ -73,11 +75,34 @@ def model_intrinsic_hk(model):
     return float(np.median(np.asarray(obs["H"])[ok] - np.asarray(obs["Ks"])[ok]))
 
 
-def mock_twins(model, pm, ce, rows, seed=7):
+def colour_spread(stars):
+    """
+    Robust dispersion (1.4826 x MAD, mag) of H-Ks of a cell's bright, well-measured
+    stars (Ks < 13.5, errors <= 0.05 mag): intrinsic colours plus the spread of the
+    extinction across the cell.
+    """
+    h, ks = (np.asarray(stars[b], float) for b in ("H", "Ks"))
+    ok = ((np.asarray(stars["e_H"], float) <= 0.05) & (np.asarray(stars["e_Ks"], float) <= 0.05)
+          & (ks < 13.5))
+    hk = (h - ks)[ok]
+    return float(1.4826 * np.median(np.abs(hk - np.median(hk)))) if hk.size else np.nan
+
+
+def mock_twins(model, pm, ce, rows, seed=7, real=None):
     """
     The network on mock twins of real cells: the Galaxy model's stars and galaxies
-    of each cell behind an even screen of the cell's colour-excess column at 300 pc,
-    observed at the depth estimated from the cell's real stars. Returns A_V(2 kpc).
+    of each cell behind a screen at 300 pc, observed at the depth estimated from the
+    cell's real stars.
+
+    The *even* twin has the cell's colour-excess column everywhere. With ``real``
+    (the real stars, with their ``cell``), a *patchy* twin is also made: a
+    log-normal screen whose median is the colour-excess column and whose spread
+    makes the twin's `colour_spread` that of the real cell (the spread of the
+    even twin, intrinsic colours and errors, subtracted in quadrature). Its mean
+    column, ``median x exp(s**2 / 2)``, is what a perfect network returns.
+
+    Returns A_V(2 kpc) on the even twins, and with ``real`` also A_V(2 kpc) on the
+    patchy twins, their mean columns and their dispersions ``s`` of ln A_V.
     """
     from astropy.table import vstack
 
@@ -86,8 +111,9 @@ def mock_twins(model, pm, ce, rows, seed=7):
     from cnnext.synthetic import GalaxyModel, PhotometricModel, observe, unresolved_galaxies
 
     gm, area = GalaxyModel(), cell_area(pm.order)
+    dhk = model.law.ratio("H") - model.law.ratio("Ks")
     columns = ["l", "b", "distance", "J", "H", "Ks"]
-    twins = []
+    even, patchy, means, disp = [], [], [], []
     for k, i in enumerate(rows):
         lc, bc = (float(v) for v in cell_centres(pm.cells[i], pm.order))
         stars = vstack([gm.sample(lc, bc, area, faint_limit=18.0, seed=[seed, k])[columns],
@@ -96,13 +122,30 @@ def mock_twins(model, pm, ce, rows, seed=7):
         m10 = pm.observation[i, :3]
         depth = PhotometricModel(m10=dict(zip(("J", "H", "Ks"), m10))) if np.all(
             np.isfinite(m10)) else PhotometricModel()
-        screen = np.where(np.asarray(stars["distance"]) > 0.3, ce[i], 0.0)
-        obs = observe(stars, screen, law=model.law, model=depth, seed=[seed, k, 2])
+        behind = np.asarray(stars["distance"]) > 0.3
+        obs = observe(stars, np.where(behind, ce[i], 0.0), law=model.law, model=depth,
+                      seed=[seed, k, 2])
         obs["cell"] = np.full(len(obs), 64 * k, np.int64)  # apart: no pooling between twins
-        twins.append(obs)
-    twin_map = predict_cells(vstack(twins), 64 * np.arange(len(rows)), model)
-    k2 = int(np.argmin(np.abs(twin_map.distances - 2.0)))
-    return twin_map.av[:, k2]
+        even.append(obs)
+        if real is not None:
+            own = real[np.asarray(real["cell"]) == pm.cells[i]]
+            extra = colour_spread(own) ** 2 - colour_spread(obs) ** 2
+            sigma_av = np.sqrt(max(extra, 0.0)) / dhk
+            s = float(np.sqrt(np.log1p((sigma_av / max(ce[i], 1e-3)) ** 2)))
+            z = np.random.default_rng([seed, k, 3]).standard_normal(len(stars))
+            screen = np.where(behind, ce[i] * np.exp(s * z), 0.0)
+            obs = observe(stars, screen, law=model.law, model=depth, seed=[seed, k, 2])
+            obs["cell"] = np.full(len(obs), 64 * k, np.int64)
+            patchy.append(obs)
+            means.append(ce[i] * np.exp(0.5 * s * s))
+            disp.append(s)
+    cells = 64 * np.arange(len(rows))
+    maps = [predict_cells(vstack(t), cells, model) for t in ([even, patchy] if patchy
+                                                              else [even])]
+    k2 = int(np.argmin(np.abs(maps[0].distances - 2.0)))
+    if real is None:
+        return maps[0].av[:, k2]
+    return maps[0].av[:, k2], maps[1].av[:, k2], np.array(means), np.array(disp)
 
 
 def red_tail(stars):
@@ -234,12 +277,15 @@ def main():
           + ", ".join(f"{n} {v:.2f}" for n, v in zip(
               ("m10_J", "m10_H", "m10_Ks", "peak_J", "peak_H", "peak_Ks"), obs)))
     order = np.flatnonzero(full)[np.argsort(ce[full])]
-    twin = dict(zip(order, mock_twins(model, pm, ce, order)))
+    even, patchy, patchy_mean, patchy_s = mock_twins(model, pm, ce, order, real=stars)
+    twin, ptwin = dict(zip(order, even)), dict(zip(order, patchy))
+    pmean, ps = dict(zip(order, patchy_mean)), dict(zip(order, patchy_s))
     no_tail, n_red = without_red_tail(stars, pm.cells, model)
     print("| cell | l | b | n_stars | A_V(CE) | CNN A_V(0.3 kpc) | CNN A_V(1 kpc) "
           "| CNN A_V(2 kpc) | sigma(2 kpc) | half-rise (pc) | CNN on the mock twin "
-          "| stars J-Ks > 2 | CNN A_V(2 kpc) without them |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "| patchy twin: s, mean column, CNN | stars J-Ks > 2 "
+          "| CNN A_V(2 kpc) without them |")
+    print("|---" * 14 + "|")
     from cnnext.healpix import cell_centres
 
     lc, bc = cell_centres(pm.cells, pm.order)
@@ -250,6 +296,7 @@ def main():
         print(f"| {pm.cells[i]} | {lc[i]:.2f} | {bc[i]:.2f} | {pm.n_stars[i]} | "
               f"{ce[i]:.2f} | {pm.av[i, k03]:.2f} | {pm.av[i, k1]:.2f} | {av2[i]:.2f} | "
               f"{pm.sigma[i, k2]:.2f} | {1000 * hr_all[i]:.0f} | {twin[i]:.2f} | "
+              f"{ps[i]:.2f}, {pmean[i]:.2f}, {ptwin[i]:.2f} | "
               f"{n_red[i]} | {no_tail[i]:.2f} |")
     twin_err = np.array([twin[i] - ce[i] for i in order])
     print(f"# mock twins (the cell's stars from the Galaxy model behind an even screen of "
@@ -257,6 +304,12 @@ def main():
           f"{np.median(twin_err):+.2f} mag, range {twin_err.min():+.2f} to "
           f"{twin_err.max():+.2f}; on the real cells median "
           f"{np.median(av2[order] - ce[order]):+.2f} mag")
+    perr = np.array([ptwin[i] - pmean[i] for i in order])
+    print(f"# patchy twins (a log-normal screen with the cell's median column and its "
+          f"H-Ks spread of bright stars): CNN minus their mean column median "
+          f"{np.median(perr):+.2f} mag, range {perr.min():+.2f} to {perr.max():+.2f}; "
+          f"real cells minus the same mean column median "
+          f"{np.median(av2[order] - patchy_mean):+.2f} mag")
     print(f"# without the stars redder than J-Ks 2 ({int(n_red[order].sum())} of "
           f"{int(pm.n_stars[order].sum())} counted): CNN minus A_V(CE) median "
           f"{np.median(no_tail[order] - ce[order]):+.2f} mag, slope "
