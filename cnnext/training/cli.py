@@ -36,6 +36,9 @@ def add_arguments(parser):
     parser.add_argument("--epochs", type=int, default=None, help="override the epochs")
     parser.add_argument("--sightlines", default=None, metavar="L,B;L,B;...",
                         help="override the training sightlines (Galactic degrees)")
+    parser.add_argument("--average-with", action="append", default=[], metavar="MODEL.onnx",
+                        help="average the trained network with this model (repeatable): "
+                             "the output is the ensemble, evaluated as one model")
     parser.add_argument("--no-evaluate", action="store_true",
                         help="skip the evaluation on held-out sightlines")
     parser.add_argument("--no-progress", action="store_true",
@@ -115,7 +118,8 @@ def run(args):
     result = _train_with_progress(train_model, quiet=quiet, bars=not args.no_progress,
                                   config=config, workdir=workdir, out=out,
                                   device=args.device, n_jobs=n_jobs,
-                                  evaluate=not args.no_evaluate)
+                                  evaluate=not args.no_evaluate,
+                                  average_with=args.average_with)
     t = result.timings
     print(f"wrote {result.path} ({result.path.stat().st_size / 1e6:.2f} MB)")
     print(f"best epoch {result.fit.best_epoch} of {len(result.fit.history)}; data "

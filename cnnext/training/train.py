@@ -326,7 +326,7 @@ class TrainingRun:
 
 
 def train_model(config, workdir, out, *, device="auto", n_jobs=1, progress_bar=False,
-                evaluate=True):
+                evaluate=True, average_with=()):
     """
     Run a whole training: dataset, network, training, evaluation, ONNX export.
 
@@ -351,6 +351,11 @@ def train_model(config, workdir, out, *, device="auto", n_jobs=1, progress_bar=F
     evaluate : bool
         Evaluate on the configuration's evaluation sightlines (recommended: the
         metrics go into the model metadata).
+    average_with : list of path-like
+        Other cnnext ONNX models (same inputs and distance nodes): the network
+        trained here is written to ``workdir/member.onnx`` and ``out`` is its
+        average with them (`~cnnext.training.export.average_models`), evaluated
+        as one model.
 
     Returns
     -------
@@ -361,9 +366,13 @@ def train_model(config, workdir, out, *, device="auto", n_jobs=1, progress_bar=F
     from ..model import ModelMetadata
     from .dataset import generate_dataset, load_examples
     from .evaluate import evaluate_model
-    from .export import export_onnx, update_metadata
+    from .export import average_models, export_onnx, update_metadata
     from .network import build_network, count_parameters
 
+    average_with = [Path(p) for p in average_with]
+    for path in average_with:
+        if not path.is_file():
+            raise FileNotFoundError(f"average_with: model file {str(path)!r} does not exist")
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
@@ -422,7 +431,12 @@ def train_model(config, workdir, out, *, device="auto", n_jobs=1, progress_bar=F
                          mag_limits=info["mag_limits"], training=training_meta,
                          observation=observation)
     out = Path(out)
-    export_onnx(net, out, meta)
+    if average_with:
+        member = workdir / "member.onnx"
+        export_onnx(net, member, meta)
+        average_models([member, *average_with], out)
+    else:
+        export_onnx(net, out, meta)
     metrics = {}
     if evaluate and (config.evaluation.inside or config.evaluation.outside):
         t0 = time.perf_counter()

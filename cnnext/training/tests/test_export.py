@@ -128,3 +128,39 @@ def test_network_reading_observation_descriptors(tmp_path):
     bad = ModelMetadata(spec, distances, 7, ExtinctionLaw("G23", 3.1))
     with pytest.raises(ValueError, match="reads 6 observation descriptors"):
         export_onnx(net, tmp_path / "bad.onnx", bad)
+
+
+def test_average_models_checks_its_members(tmp_path):
+    from cnnext.testing.models import write_tiny_model
+    from cnnext.training.export import average_models
+
+    a = write_tiny_model(tmp_path / "a.onnx", seed=1, min_stars=5)
+    b = write_tiny_model(tmp_path / "b.onnx", seed=2, min_stars=9)
+    c = write_tiny_model(tmp_path / "c.onnx", seed=3)
+    # an ensemble of an ensemble and a model: nested, each file counted once
+    ab = average_models([a, b], tmp_path / "ab.onnx")
+    abc = CNNModel(average_models([ab, c], tmp_path / "abc.onnx"), providers="cpu")
+    meta = abc.metadata
+    assert meta.min_stars == 9 and meta.metrics == {}
+    assert [m["file"] for m in meta.training["members"]] == ["ab.onnx", "c.onnx"]
+    assert [m["file"] for m in meta.training["members"][0]["training"]["members"]] == \
+        ["a.onnx", "b.onnx"]
+    cmds = np.random.default_rng(0).uniform(0, 1, size=(3, *abc.spec.shape))
+    runs = [CNNModel(p, providers="cpu").predict(cmds) for p in (a, b, c)]
+    av, sigma = abc.predict(cmds)
+    np.testing.assert_allclose(av, (runs[0][0] + runs[1][0]) / 4 + runs[2][0] / 2,
+                               rtol=1e-5, atol=1e-6)
+    var_ab = (runs[0][1] ** 2 + runs[1][1] ** 2) / 2
+    np.testing.assert_allclose(sigma, np.sqrt((var_ab + runs[2][1] ** 2) / 2), rtol=1e-5)
+
+    other = write_tiny_model(tmp_path / "other.onnx", distances=np.arange(1, 51) * 0.2)
+    with pytest.raises(ValueError, match="other.onnx.*other distance nodes"):
+        average_models([a, other], tmp_path / "x.onnx")
+    with pytest.raises(ValueError, match="other.onnx.*another healpix_order"):
+        average_models([a, write_tiny_model(tmp_path / "other.onnx", order=6)],
+                       tmp_path / "x.onnx")
+    with pytest.raises(ValueError, match="at least two"):
+        average_models([a], tmp_path / "x.onnx")
+    with pytest.raises(FileNotFoundError, match="missing.onnx"):
+        average_models([a, tmp_path / "missing.onnx"], tmp_path / "x.onnx")
+    assert not (tmp_path / "x.onnx").exists()

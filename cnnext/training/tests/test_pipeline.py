@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from cnnext.cli import main
-from cnnext.model import CNNModel
+from cnnext.model import CNNModel, file_sha256
 from cnnext.training.presets import TrainingConfig
 
 from .conftest import MINI
@@ -71,6 +71,26 @@ def test_cli_train_end_to_end(tmp_path, capsys):
     cmds = np.random.default_rng(0).uniform(0, 2, size=(4, *model.spec.shape))
     np.testing.assert_array_equal(again.predict(cmds)[0], model.predict(cmds)[0])
     assert len(first) > 0
+
+    # a second network (another seed) averaged with the first: the ensemble
+    ens = tmp_path / "ens.onnx"
+    status = main(["train", "--config", str(config), "--seed", "8", "--workdir",
+                   str(tmp_path / "work8"), "--out", str(ens), "--jobs", "1", "--device",
+                   "cpu", "--no-progress", "--average-with", str(out)])
+    assert status == 0
+    member_path = tmp_path / "work8" / "member.onnx"
+    ensemble, member = CNNModel(ens, providers="cpu"), CNNModel(member_path, providers="cpu")
+    members = ensemble.metadata.training["members"]
+    assert [m["sha256"] for m in members] == [file_sha256(member_path), file_sha256(out)]
+    assert members[1]["training"]["seed"] == 7 and ensemble.metadata.training["seed"] == 8
+    np.testing.assert_allclose(ensemble.predict(cmds)[0],
+                               (member.predict(cmds)[0] + again.predict(cmds)[0]) / 2,
+                               rtol=1e-5, atol=1e-6)
+    assert set(ensemble.metadata.metrics) >= {"inside", "outside"}
+    capsys.readouterr()
+    status = main(["train", "--config", str(config), "--workdir", str(tmp_path / "work8"),
+                   "--out", str(ens), "--average-with", str(tmp_path / "no-such.onnx")])
+    assert status != 0 and "no-such.onnx" in capsys.readouterr().err
 
 
 def test_cli_options(capsys):
