@@ -228,8 +228,9 @@ class CNNModel:
         path = Path(default_model_path() if shipped else os.fspath(path))
         if not path.is_file():
             hint = (" — the shipped model is missing from this installation; regenerate it "
-                    "with `cnnext train --preset carina --out " + str(path) + "`") if shipped \
-                else ""
+                    "with `cnnext train --preset carina-a --out carina-a.onnx` and `cnnext "
+                    "train --preset carina --average-with carina-a.onnx --out " + str(path)
+                    + "`") if shipped else ""
             raise ModelFileError(f"model file {str(path)!r} does not exist{hint}")
         self.path = path
         self.sha256 = file_sha256(path)

@@ -230,7 +230,8 @@ def substitutions():
     import os
 
     model = CNNModel()
-    params = md.training.get("network", {}).get("parameters", 0)
+    members = [m["training"] for m in md.training.get("members", [])] or [md.training]
+    params = sum(m.get("network", {}).get("parameters", 0) for m in members)
     subs = {
         "model_name": Path(model.path).name,
         "model_weights": f"{params / 1e6:.1f} M",
@@ -442,6 +443,8 @@ def _model_card():
     q = spec.quality
     net = tr.get("network", {})
     opts = cfg.get("network", {}).get("options", {})
+    members = [m["training"] for m in tr.get("members", [])] or [tr]
+    n_weights = sum(m.get("network", {}).get("parameters", 0) for m in members)
     summary = [
         ["Task", f"cumulative A_V profile (mag) along a {cell_size(order):.1f}′ sightline, "
                  f"with its 1σ uncertainty, from the 2MASS colour–magnitude diagram of the "
@@ -461,36 +464,26 @@ def _model_card():
                   f"{cell_area(order):.2f} deg²), nested, Galactic"],
         ["Extinction law", f"{law.name}, R_V = {law.Rv:g}: "
          + ", ".join(f"A_{b}/A_V = {law.coefficients[b]:.4f}" for b in ("J", "H", "Ks"))],
-        ["Network", f"``{net.get('arch', '?')}`` "
+        ["Network", (f"the average of {len(members)} networks (an ensemble: mean profile, "
+                     f"root mean square of the sigmas), each " if len(members) > 1 else "")
+                    + f"``{net.get('arch', '?')}`` "
                     + (f"({', '.join(f'{k} {v}' for k, v in opts.items())}) " if opts else "")
-                    + f"— {net.get('parameters', 0) / 1e6:.2f} M weights"],
+                    + f"— {n_weights / 1e6:.2f} M weights"
+                    + (" in all" if len(members) > 1 else "")],
         ["File", f"``{Path(model.path).name}``, {size_mb:.1f} MB, SHA-256 "
                  f"``{model.sha256[:16]}…``; written by cnnext {md.cnnext_version}"],
         ["Fewest stars", f"{md.min_stars} counted stars per cell; fewer gives NaN "
                          f"(`~cnnext.mapfile.FLAG_FEW_STARS`)"],
     ]
     out = {"summary": _list_table(None, summary, widths=[18, 82])}
-    sl = tr.get("sightlines", [])
-    opt = cfg.get("training", {})
-    ds = cfg.get("dataset", {})
-    train_lines = [
-        f"- **Sightlines**: {len(sl)}, at (l, b) = "
-        + ", ".join(f"({lon:g}°, {lat:+g}°)" for lon, lat in sl) + ".",
-        f"- **Examples**: {tr.get('n_train', 0):,} for training and {tr.get('n_val', 0):,} "
-        f"for validation ({ds.get('n_realisations', '?')} star catalogues per sightline, "
-        f"{ds.get('n_val_realisations', '?')} kept for validation, "
-        f"{ds.get('examples_per_realisation', '?')} random extinction profiles each); "
-        f"source ``{tr.get('source', '?')}``.",
-        f"- **Optimisation**: β-NLL (β = {opt.get('beta', '?')}), AdamW (learning rate "
-        f"{opt.get('lr', '?')}, weight decay {opt.get('weight_decay', '?')}), batch "
-        f"{opt.get('batch_size', '?')}, {tr.get('epochs_run', '?')} epochs (best at "
-        f"epoch {tr.get('best_epoch', '?')}, validation loss "
-        f"{tr.get('best_val_loss', float('nan')):.3f}), seed {tr.get('seed', '?')}.",
-        f"- **Time**: data generation {tr.get('dataset_seconds', float('nan')):,.0f} s, "
-        f"training {tr.get('training_seconds', float('nan')):,.0f} s "
-        f"(CPU of the development machine).",
-    ]
-    out["training"] = "\n".join(train_lines) + "\n"
+    blocks = []
+    for k, member in enumerate(members):
+        lines = _training_lines(member)
+        if len(members) > 1:
+            name = member.get("config", {}).get("name", "?")
+            lines = [f"**Network {k + 1}** (trained as ``{name}``):", ""] + lines
+        blocks.append("\n".join(lines) + "\n")
+    out["training"] = "\n".join(blocks)
 
     metrics = md.metrics or {}
     ev = cfg.get("evaluation", {})
@@ -526,3 +519,28 @@ def _model_card():
     out["metrics"] = "\n".join(parts)
     _STATE["metrics"] = metrics
     return out
+
+
+def _training_lines(tr):
+    """The model card's description of one network's training (its metadata record)."""
+    cfg = tr.get("config", {})
+    sl = tr.get("sightlines", [])
+    opt = cfg.get("training", {})
+    ds = cfg.get("dataset", {})
+    return [
+        f"- **Sightlines**: {len(sl)}, at (l, b) = "
+        + ", ".join(f"({lon:g}°, {lat:+g}°)" for lon, lat in sl) + ".",
+        f"- **Examples**: {tr.get('n_train', 0):,} for training and {tr.get('n_val', 0):,} "
+        f"for validation ({ds.get('n_realisations', '?')} star catalogues per sightline, "
+        f"{ds.get('n_val_realisations', '?')} kept for validation, "
+        f"{ds.get('examples_per_realisation', '?')} random extinction profiles each); "
+        f"source ``{tr.get('source', '?')}``.",
+        f"- **Optimisation**: β-NLL (β = {opt.get('beta', '?')}), AdamW (learning rate "
+        f"{opt.get('lr', '?')}, weight decay {opt.get('weight_decay', '?')}), batch "
+        f"{opt.get('batch_size', '?')}, {tr.get('epochs_run', '?')} epochs (best at "
+        f"epoch {tr.get('best_epoch', '?')}, validation loss "
+        f"{tr.get('best_val_loss', float('nan')):.3f}), seed {tr.get('seed', '?')}.",
+        f"- **Time**: data generation {tr.get('dataset_seconds', float('nan')):,.0f} s, "
+        f"training {tr.get('training_seconds', float('nan')):,.0f} s "
+        f"(CPU of the development machine).",
+    ]

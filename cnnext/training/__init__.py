@@ -5,9 +5,10 @@ Training cnnext models from synthetic data.
 The pipeline behind ``cnnext train``: synthetic examples (`generate_dataset`),
 the networks (`CompactCNN`, the shipped one, and the paper-style `PaperCNN`),
 the training loop (`fit`, `train_model`), the ONNX export with full metadata
-(`export_onnx`) and the evaluation on held-out sightlines (`evaluate_model`).
+(`export_onnx`; `average_models` makes an ensemble of several) and the evaluation on held-out sightlines (`evaluate_model`).
 Configurations are `TrainingConfig` objects, read from TOML files
-(`load_config`) or presets (`load_preset`: ``"carina"``, ``"tiny"``).
+(`load_config`) or presets (`load_preset`: ``"carina"``, ``"carina-a"``,
+``"perseus"``, ``"tiny"``).
 
 The network parts need PyTorch and onnx (``pip install "cnnext[train]"``); they
 are imported on first use.
@@ -16,7 +17,8 @@ are imported on first use.
 __all__ = ["TrainingConfig", "load_config", "load_preset", "list_presets",
            "generate_dataset", "generate_evaluation_set", "load_examples", "Examples",
            "CompactCNN", "PaperCNN", "build_network", "fit", "train_model",
-           "export_onnx", "update_metadata", "evaluate_model", "profile_metrics"]
+           "export_onnx", "update_metadata", "average_models", "evaluate_model",
+           "profile_metrics"]
 
 _LAZY = {
     "TrainingConfig": "presets", "load_config": "presets", "load_preset": "presets",
@@ -25,7 +27,7 @@ _LAZY = {
     "load_examples": "dataset", "Examples": "dataset",
     "CompactCNN": "network", "PaperCNN": "network", "build_network": "network",
     "fit": "train", "train_model": "train",
-    "export_onnx": "export", "update_metadata": "export",
+    "export_onnx": "export", "update_metadata": "export", "average_models": "export",
     "evaluate_model": "evaluate", "profile_metrics": "evaluate",
 }
 

@@ -18,14 +18,22 @@ def test_shipped_model_matches_preset_and_card():
     entry = registry[path.name]
     assert entry["preset"] == "carina"
     assert entry["sha256"] == file_sha256(path)
-    assert path.stat().st_size < 20e6
+    assert path.stat().st_size < 30e6  # two compact networks
 
     model = CNNModel(providers="cpu")  # checks the hash again
     meta = model.metadata
     preset = load_preset("carina")
-    # `cnnext train --preset carina` is the recipe of this file (options added
-    # since it was trained take their defaults)
+    # `cnnext train --preset carina-a -o carina-a.onnx` and `cnnext train --preset
+    # carina --average-with carina-a.onnx` are the recipe of this file (options added
+    # since it was trained take their defaults): an ensemble of the two networks
     assert TrainingConfig.from_dict(meta.training["config"]).to_dict() == preset.to_dict()
+    first, second = meta.training["members"]
+    assert first["training"]["config"] == meta.training["config"]
+    # the second member was trained under the name "carina" (see the preset)
+    member_a = TrainingConfig.from_dict(second["training"]["config"]).replace(name="carina-a")
+    assert member_a.to_dict() == load_preset("carina-a").to_dict()
+    assert [m["sha256"] for m in meta.training["members"]] == \
+        [m["sha256"] for m in entry["members"]]
     assert model.spec == CMDSpec() == preset.dataset.spec
     np.testing.assert_allclose(model.distances, np.arange(1, 101) * 0.1)
     assert model.order == 7
