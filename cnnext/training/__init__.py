@@ -5,7 +5,8 @@ Training cnnext models from synthetic data.
 The pipeline behind ``cnnext train``: synthetic examples (`generate_dataset`),
 the networks (`CompactCNN`, the shipped one, and the paper-style `PaperCNN`),
 the training loop (`fit`, `train_model`), the ONNX export with full metadata
-(`export_onnx`; `average_models` makes an ensemble of several) and the evaluation on held-out sightlines (`evaluate_model`).
+(`export_onnx`; `average_models` makes an ensemble of several) and the
+evaluation on held-out sightlines (`evaluate_model`).
 Configurations are `TrainingConfig` objects, read from TOML files
 (`load_config`) or presets (`load_preset`: ``"carina"``, ``"carina-a"``,
 ``"perseus"``, ``"tiny"``).
