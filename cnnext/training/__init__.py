@@ -19,7 +19,7 @@ __all__ = ["TrainingConfig", "load_config", "load_preset", "list_presets",
            "generate_dataset", "generate_evaluation_set", "load_examples", "Examples",
            "CompactCNN", "PaperCNN", "build_network", "fit", "train_model",
            "export_onnx", "update_metadata", "average_models", "evaluate_model",
-           "profile_metrics"]
+           "calibrate_sigma", "profile_metrics"]
 
 _LAZY = {
     "TrainingConfig": "presets", "load_config": "presets", "load_preset": "presets",
@@ -30,6 +30,7 @@ _LAZY = {
     "fit": "train", "train_model": "train",
     "export_onnx": "export", "update_metadata": "export", "average_models": "export",
     "evaluate_model": "evaluate", "profile_metrics": "evaluate",
+    "calibrate_sigma": "evaluate",
 }
 
 

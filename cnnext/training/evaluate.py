@@ -26,7 +26,7 @@ from ..metrics import (
     structure_summary,
 )
 
-__all__ = ["profile_metrics", "evaluate_model", "REPORT_DISTANCES"]
+__all__ = ["profile_metrics", "evaluate_model", "calibrate_sigma", "REPORT_DISTANCES"]
 
 log = logging.getLogger(__name__)
 
@@ -218,3 +218,34 @@ def evaluate_model(model, config, workdir, *, out_dir=None, n_jobs=1, progress_b
                          {k: v["ring_share"] for k, v in s["structure"].items()
                           if k.endswith("pc")})
     return report
+
+
+def calibrate_sigma(model, examples, spec, *, coverage=0.6827):
+    """
+    The factor that makes a model's ±1 ``sigma`` band hold ``coverage`` of the truth.
+
+    The quantile ``coverage`` of ``|pred - true| / sigma`` over every example and
+    distance node: multiplying ``sigma`` by it gives that coverage on these
+    examples. Use examples the model was not fitted on (the training's
+    validation split). `~cnnext.training.train_model` uses it for ensembles
+    (``average_with``), whose root-mean-square ``sigma`` tends to be too wide.
+
+    Parameters
+    ----------
+    model : `~cnnext.model.CNNModel`
+    examples : `~cnnext.training.dataset.Examples`
+        Examples with their true profiles.
+    spec : `~cnnext.cmds.CMDSpec`
+        Turns the examples' counts into the model's input.
+    coverage : float
+        Wanted share of the truth inside ±1 sigma (68.27 % for a Gaussian).
+
+    Returns
+    -------
+    float
+    """
+    if len(examples) == 0:
+        raise ValueError("calibrate_sigma needs examples")
+    pred, sigma = model.predict(spec.transform_counts(examples.counts), examples.obs)
+    z = np.abs(pred - examples.av.astype(float)) / sigma
+    return float(np.quantile(z[np.isfinite(z)], coverage))

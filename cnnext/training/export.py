@@ -325,7 +325,7 @@ def update_metadata(path, **changes):
 _SHARED_FIELDS = ("cmd_spec", "healpix_order", "extinction_law", "observation")
 
 
-def average_models(paths, out, *, check=True):
+def average_models(paths, out, *, sigma_scale=1.0, check=True):
     """
     Write one cnnext ONNX model that averages several (an ensemble).
 
@@ -337,8 +337,14 @@ def average_models(paths, out, *, check=True):
     calibrated to a 68 % coverage of about 64-71 % gave 68-75 % with this
     ``sigma``, whereas adding the members' disagreement to it gave 70-79 %.
 
+    The root mean square of the members' ``sigma`` ignores that their mean is more
+    accurate than each of them, so it tends to be too wide; ``sigma_scale``
+    multiplies it (`train_model` with ``average_with`` sets it from the training
+    validation examples, `calibrate_sigma`).
+
     The metadata is the first member's, with ``training["members"]`` listing
-    every member's training record and SHA-256; its ``metrics`` are emptied
+    every member's training record and SHA-256 (and ``training["sigma_scale"]``);
+    its ``metrics`` are emptied
     (evaluate the ensemble, e.g. with `~cnnext.training.evaluate.evaluate_model`,
     and store them with `update_metadata`). Each file counts once: averaging an
     ensemble with a model weights the ensemble's members less.
@@ -350,6 +356,8 @@ def average_models(paths, out, *, check=True):
         distance nodes, HEALPix order, extinction law and observation descriptors.
     out : path-like
         Output file, written atomically.
+    sigma_scale : float
+        Factor applied to the ensemble's ``sigma`` (positive).
     check : bool
         Verify with onnxruntime that the file returns the members' mean.
 
@@ -379,6 +387,9 @@ def average_models(paths, out, *, check=True):
     from ..model import file_sha256
 
     paths = [Path(p) for p in paths]
+    sigma_scale = float(sigma_scale)
+    if not (np.isfinite(sigma_scale) and sigma_scale > 0):
+        raise ValueError(f"average_models: sigma_scale must be positive, got {sigma_scale!r}")
     if len(paths) < 2:
         raise ValueError(f"average_models needs at least two models, got {len(paths)}")
     protos, metas = [], []
@@ -418,8 +429,14 @@ def average_models(paths, out, *, check=True):
     squares = [f"{name}_sq" for name in outputs[sigma_name]]
     nodes += [helper.make_node("Mean", outputs[av_name], [av_name])]
     nodes += [helper.make_node("Mul", [s, s], [q]) for s, q in zip(outputs[sigma_name], squares)]
-    nodes += [helper.make_node("Mean", squares, ["mean_variance"]),
-              helper.make_node("Sqrt", ["mean_variance"], [sigma_name])]
+    nodes += [helper.make_node("Mean", squares, ["mean_variance"])]
+    if sigma_scale == 1.0:
+        nodes += [helper.make_node("Sqrt", ["mean_variance"], [sigma_name])]
+    else:
+        scale = helper.make_tensor("sigma_scale", TensorProto.FLOAT, [], [sigma_scale])
+        nodes += [helper.make_node("Sqrt", ["mean_variance"], ["rms_sigma"]),
+                  helper.make_node("Constant", [], ["sigma_scale"], value=scale),
+                  helper.make_node("Mul", ["rms_sigma", "sigma_scale"], [sigma_name])]
     n_dist = len(first.distances)
     graph = helper.make_graph(
         nodes, "cnnext-average", graph_inputs,
@@ -430,6 +447,7 @@ def average_models(paths, out, *, check=True):
     model.ir_version = protos[0].ir_version
     onnx.checker.check_model(model)
     training = dict(first.training)
+    training["sigma_scale"] = sigma_scale
     training["members"] = [{"file": path.name, "sha256": file_sha256(path),
                             "training": meta.training} for path, meta in zip(paths, metas)]
     meta = ModelMetadata(cmd_spec=first.cmd_spec, distances=first.distances,
@@ -442,12 +460,12 @@ def average_models(paths, out, *, check=True):
     out = Path(out)
     atomic_write_bytes(out, model.SerializeToString())
     if check:
-        _check_average(paths, out)
+        _check_average(paths, out, sigma_scale=sigma_scale)
     log.info("averaged %d models into %s", len(paths), out)
     return out
 
 
-def _check_average(paths, out, *, n=4, seed=0):
+def _check_average(paths, out, *, sigma_scale=1.0, n=4, seed=0):
     """Check with onnxruntime that ``out`` returns the mean of the models ``paths``."""
     from ..model import CNNModel
 
@@ -460,7 +478,7 @@ def _check_average(paths, out, *, n=4, seed=0):
     runs = [m.predict(cmds, obs) for m in models]
     av, sigma = ensemble.predict(cmds, obs)
     want_av = np.mean([r[0] for r in runs], axis=0)
-    want_sigma = np.sqrt(np.mean([r[1] ** 2 for r in runs], axis=0))
+    want_sigma = sigma_scale * np.sqrt(np.mean([r[1] ** 2 for r in runs], axis=0))
     if not (np.allclose(av, want_av, rtol=1e-5, atol=1e-5)
             and np.allclose(sigma, want_sigma, rtol=1e-5, atol=1e-5)):
         raise RuntimeError(f"{out}: the averaged model does not return its members' mean")

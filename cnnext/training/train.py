@@ -354,8 +354,9 @@ def train_model(config, workdir, out, *, device="auto", n_jobs=1, progress_bar=F
     average_with : list of path-like
         Other cnnext ONNX models (same inputs and distance nodes): the network
         trained here is written to ``workdir/member.onnx`` and ``out`` is its
-        average with them (`~cnnext.training.export.average_models`), evaluated
-        as one model.
+        average with them (`~cnnext.training.export.average_models`), its
+        ``sigma`` scaled to a 68.27 % coverage of this run's validation examples
+        (`~cnnext.training.evaluate.calibrate_sigma`), and evaluated as one model.
 
     Returns
     -------
@@ -432,9 +433,17 @@ def train_model(config, workdir, out, *, device="auto", n_jobs=1, progress_bar=F
                          observation=observation)
     out = Path(out)
     if average_with:
+        from ..model import CNNModel
+        from .evaluate import calibrate_sigma
+
         member = workdir / "member.onnx"
         export_onnx(net, member, meta)
         average_models([member, *average_with], out)
+        scale = calibrate_sigma(CNNModel(out, providers="cpu"), val, spec) if len(val) \
+            else 1.0  # no validation examples: the RMS sigma as it is
+        average_models([member, *average_with], out, sigma_scale=scale)
+        log.info("averaged with %d model(s); sigma scaled by %.3f (validation coverage)",
+                 len(average_with), scale)
     else:
         export_onnx(net, out, meta)
     metrics = {}

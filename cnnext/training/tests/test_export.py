@@ -159,6 +159,12 @@ def test_average_models_checks_its_members(tmp_path):
     with pytest.raises(ValueError, match="other.onnx.*another healpix_order"):
         average_models([a, write_tiny_model(tmp_path / "other.onnx", order=6)],
                        tmp_path / "x.onnx")
+    half = CNNModel(average_models([a, b], tmp_path / "half.onnx", sigma_scale=0.5),
+                    providers="cpu")
+    np.testing.assert_allclose(half.predict(cmds)[1], 0.5 * np.sqrt(var_ab), rtol=1e-5)
+    assert half.metadata.training["sigma_scale"] == 0.5
+    with pytest.raises(ValueError, match="sigma_scale"):
+        average_models([a, b], tmp_path / "x.onnx", sigma_scale=0.0)
     with pytest.raises(ValueError, match="at least two"):
         average_models([a], tmp_path / "x.onnx")
     with pytest.raises(FileNotFoundError, match="missing.onnx"):

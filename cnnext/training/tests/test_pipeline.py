@@ -86,6 +86,14 @@ def test_cli_train_end_to_end(tmp_path, capsys):
     np.testing.assert_allclose(ensemble.predict(cmds)[0],
                                (member.predict(cmds)[0] + again.predict(cmds)[0]) / 2,
                                rtol=1e-5, atol=1e-6)
+    # its sigma is the members' RMS, scaled to a 68 % coverage of the validation split
+    scale = ensemble.metadata.training["sigma_scale"]
+    rms = np.sqrt((member.predict(cmds)[1] ** 2 + again.predict(cmds)[1] ** 2) / 2)
+    np.testing.assert_allclose(ensemble.predict(cmds)[1], scale * rms, rtol=1e-5)
+    from cnnext.training import calibrate_sigma, load_examples
+
+    val = load_examples(tmp_path / "work8", "val", config=cfg.replace(seed=8))
+    assert calibrate_sigma(ensemble, val, cfg.dataset.spec) == pytest.approx(1.0, abs=1e-3)
     assert set(ensemble.metadata.metrics) >= {"inside", "outside"}
     capsys.readouterr()
     status = main(["train", "--config", str(config), "--workdir", str(tmp_path / "work8"),
