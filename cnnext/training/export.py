@@ -339,8 +339,9 @@ def average_models(paths, out, *, sigma_scale=1.0, check=True):
 
     The root mean square of the members' ``sigma`` ignores that their mean is more
     accurate than each of them, so it tends to be too wide; ``sigma_scale``
-    multiplies it (`train_model` with ``average_with`` sets it from the training
-    validation examples, `calibrate_sigma`).
+    multiplies it (`~cnnext.training.train.train_model` with ``average_with``
+    sets it from the training validation examples with
+    `~cnnext.training.evaluate.calibrate_sigma`).
 
     The metadata is the first member's, with ``training["members"]`` listing
     every member's training record and SHA-256 (and ``training["sigma_scale"]``);
