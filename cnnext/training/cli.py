@@ -39,7 +39,9 @@ def add_arguments(parser):
                         help="override the training sightlines (Galactic degrees)")
     parser.add_argument("--average-with", action="append", default=[], metavar="MODEL.onnx",
                         help="average the trained network with this model (repeatable): "
-                             "the output is the ensemble, evaluated as one model")
+                             "the output is the ensemble, its sigma scaled to a 68%% "
+                             "coverage of the run's validation examples, evaluated as one "
+                             "model")
     parser.add_argument("--no-evaluate", action="store_true",
                         help="skip the evaluation on held-out sightlines")
     parser.add_argument("--no-progress", action="store_true",
