@@ -230,8 +230,8 @@ def substitutions():
     import os
 
     model = CNNModel()
-    members = [m["training"] for m in md.training.get("members", [])] or [md.training]
-    params = sum(m.get("network", {}).get("parameters", 0) for m in members)
+    params = sum(m.get("network", {}).get("parameters", 0)
+                 for m in _members(md.training))
     subs = {
         "model_name": Path(model.path).name,
         "model_weights": f"{params / 1e6:.1f} M",
@@ -443,7 +443,7 @@ def _model_card():
     q = spec.quality
     net = tr.get("network", {})
     opts = cfg.get("network", {}).get("options", {})
-    members = [m["training"] for m in tr.get("members", [])] or [tr]
+    members = _members(tr)
     n_weights = sum(m.get("network", {}).get("parameters", 0) for m in members)
     summary = [
         ["Task", f"cumulative A_V profile (mag) along a {cell_size(order):.1f}′ sightline, "
@@ -519,6 +519,11 @@ def _model_card():
     out["metrics"] = "\n".join(parts)
     _STATE["metrics"] = metrics
     return out
+
+
+def _members(training):
+    """The training records of a model's networks: its members', or its own."""
+    return [m["training"] for m in training.get("members", [])] or [training]
 
 
 def _training_lines(tr):

@@ -227,7 +227,7 @@ def calibrate_sigma(model, examples, spec, *, coverage=0.6827):
     The quantile ``coverage`` of ``|pred - true| / sigma`` over every example and
     distance node: multiplying ``sigma`` by it gives that coverage on these
     examples. Use examples the model was not fitted on (the training's
-    validation split). `~cnnext.training.train_model` uses it for ensembles
+    validation split). `~cnnext.training.train.train_model` uses it for ensembles
     (``average_with``), whose root-mean-square ``sigma`` tends to be too wide.
 
     Parameters

@@ -273,6 +273,15 @@ def export_onnx(net, path, metadata, *, check=True):
     return path
 
 
+def _load_with_metadata(path):
+    """Load a cnnext ONNX file: ``(onnx.ModelProto, ModelMetadata)``."""
+    import onnx
+
+    model = onnx.load(str(path))
+    props = {p.key: p.value for p in model.metadata_props}
+    return model, ModelMetadata.from_props(props, source=f"model file {str(path)!r}")
+
+
 def update_metadata(path, **changes):
     """
     Change fields of the metadata of an existing cnnext ONNX file, in place.
@@ -303,12 +312,8 @@ def update_metadata(path, **changes):
     >>> CNNModel(path, providers="cpu").metadata.metrics
     {'inside': {'coverage68': 0.7}}
     """
-    import onnx
-
     path = Path(path)
-    model = onnx.load(str(path))
-    props = {p.key: p.value for p in model.metadata_props}
-    meta = ModelMetadata.from_props(props, source=f"model file {str(path)!r}")
+    model, meta = _load_with_metadata(path)
     unknown = set(changes) - set(meta.__dataclass_fields__)
     if unknown:
         raise ValueError(f"unknown metadata fields {sorted(unknown)}")
@@ -332,13 +337,12 @@ def average_models(paths, out, *, sigma_scale=1.0, check=True):
     The members read the same inputs; the ensemble returns the mean of their
     cumulative profiles and, as its uncertainty, the root mean square of their
     ``sigma``. Networks trained on different examples or from different starting
-    weights make partly independent errors, which the mean reduces: on the
-    robustness grid (``benchmarks/bench_robustness.py``) two members each
-    calibrated to a 68 % coverage of about 64-71 % gave 68-75 % with this
-    ``sigma``, whereas adding the members' disagreement to it gave 70-79 %.
+    weights make partly independent errors, which the mean reduces.
 
     The root mean square of the members' ``sigma`` ignores that their mean is more
-    accurate than each of them, so it tends to be too wide; ``sigma_scale``
+    accurate than each of them, so it tends to be too wide (on the robustness grid
+    of ``benchmarks/bench_robustness.py``, 66-77 % coverage for the shipped pair,
+    whose members cover 60-74 %); ``sigma_scale``
     multiplies it (`~cnnext.training.train.train_model` with ``average_with``
     sets it from the training validation examples with
     `~cnnext.training.evaluate.calibrate_sigma`).
@@ -397,10 +401,9 @@ def average_models(paths, out, *, sigma_scale=1.0, check=True):
     for path in paths:
         if not path.is_file():
             raise FileNotFoundError(f"model file {str(path)!r} does not exist")
-        proto = onnx.load(str(path))
-        metas.append(ModelMetadata.from_props({p.key: p.value for p in proto.metadata_props},
-                                              source=f"model file {str(path)!r}"))
+        proto, meta = _load_with_metadata(path)
         protos.append(proto)
+        metas.append(meta)
     first = metas[0]
     for path, meta in zip(paths[1:], metas[1:]):
         for name in _SHARED_FIELDS:

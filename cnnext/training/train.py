@@ -371,7 +371,7 @@ def train_model(config, workdir, out, *, device="auto", n_jobs=1, progress_bar=F
     from .network import build_network, count_parameters
 
     average_with = [Path(p) for p in average_with]
-    for path in average_with:
+    for path in average_with:  # before hours of training, not after
         if not path.is_file():
             raise FileNotFoundError(f"average_with: model file {str(path)!r} does not exist")
     workdir = Path(workdir)
@@ -438,7 +438,7 @@ def train_model(config, workdir, out, *, device="auto", n_jobs=1, progress_bar=F
 
         member = workdir / "member.onnx"
         export_onnx(net, member, meta)
-        average_models([member, *average_with], out)
+        average_models([member, *average_with], out, check=False)  # checked below
         scale = calibrate_sigma(CNNModel(out, providers="cpu"), val, spec) if len(val) \
             else 1.0  # no validation examples: the RMS sigma as it is
         average_models([member, *average_with], out, sigma_scale=scale)
