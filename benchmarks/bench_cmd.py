@@ -54,7 +54,8 @@ def naive_cmds(stars, cells, n_cells, spec):
     for c in range(n_cells):
         rows = order[bounds[c]:bounds[c + 1]]
         for k, ch in enumerate(spec.channels):
-            mag = mags[ch.mag][rows]
+            row = ch.row_bands
+            mag = mags[row[0]][rows] if len(row) == 1 else mags[row[0]][rows] - mags[row[1]][rows]
             colour = mags[ch.colour[0]][rows] - mags[ch.colour[1]][rows]
             hist, _, _ = np.histogram2d(mag, colour, bins=[spec.n_mag, spec.n_colour],
                                         range=[ch.mag_range, ch.colour_range])

@@ -22,16 +22,21 @@ _TRANSFORMS = ("log1p", "linear", "sqrt")
 @dataclass(frozen=True)
 class CMDChannel:
     """
-    One channel of a CMD: a magnitude against a colour.
+    One channel of a CMD: a magnitude (or a second colour) against a colour.
 
     Parameters
     ----------
-    mag : str
-        Band on the magnitude (row) axis: ``"J"``, ``"H"`` or ``"Ks"``.
+    mag : str or tuple of str
+        The row axis: a band, ``"J"``, ``"H"`` or ``"Ks"``, or two bands
+        ``(blue, red)`` for a colour, which makes the channel a colour-colour
+        diagram (``("J", "H")`` against ``("H", "Ks")`` separates stars reddened
+        by dust from young stars with infrared excess, which a magnitude against
+        one colour cannot).
     colour : tuple of str
         Bands ``(blue, red)`` of the colour (column) axis, ``blue - red``.
     mag_range, colour_range : tuple of float
-        Histogram ranges in mag; stars outside are not counted.
+        Histogram ranges in mag of the row and column axes; stars outside are not
+        counted.
 
     Examples
     --------
@@ -42,6 +47,8 @@ class CMDChannel:
     ('Ks', 'J-Ks')
     >>> CMDSpec(channels=(ks,)).shape  # one channel, 64 x 64 bins
     (1, 64, 64)
+    >>> CMDChannel(("J", "H"), ("H", "Ks"), (-0.2, 4.0), (-0.5, 3.5)).label
+    ('J-H', 'H-Ks')
     """
 
     mag: str
@@ -50,14 +57,19 @@ class CMDChannel:
     colour_range: tuple
 
     def __post_init__(self):
+        if not isinstance(self.mag, str):
+            object.__setattr__(self, "mag", tuple(self.mag))
+            if len(self.mag) != 2:
+                raise ValueError(f"CMD channel mag must be a band or two bands (a colour), "
+                                 f"got {self.mag!r}")
         object.__setattr__(self, "colour", tuple(self.colour))
         object.__setattr__(self, "mag_range", tuple(float(v) for v in self.mag_range))
         object.__setattr__(self, "colour_range", tuple(float(v) for v in self.colour_range))
-        for band in (self.mag, *self.colour):
-            if band not in BANDS:
-                raise ValueError(f"CMD channel band {band!r} is not one of {BANDS}")
         if len(self.colour) != 2:
             raise ValueError(f"CMD channel colour must be two bands, got {self.colour!r}")
+        for band in (*self.row_bands, *self.colour):
+            if band not in BANDS:
+                raise ValueError(f"CMD channel band {band!r} is not one of {BANDS}")
         for name in ("mag_range", "colour_range"):
             lo, hi = getattr(self, name)
             if not (np.isfinite(lo) and np.isfinite(hi) and hi > lo):
@@ -65,9 +77,20 @@ class CMDChannel:
                                  f"got {(lo, hi)!r}")
 
     @property
+    def row_bands(self):
+        """The band of the row axis, or its two bands if it is a colour (a tuple)."""
+        return (self.mag,) if isinstance(self.mag, str) else self.mag
+
+    @property
+    def bands(self):
+        """Every band the channel uses, each once, in `~cnnext.quality.BANDS` order."""
+        used = {*self.row_bands, *self.colour}
+        return tuple(b for b in BANDS if b in used)
+
+    @property
     def label(self):
         """Axis labels, e.g. ``("Ks", "J-Ks")``."""
-        return self.mag, f"{self.colour[0]}-{self.colour[1]}"
+        return "-".join(self.row_bands), f"{self.colour[0]}-{self.colour[1]}"
 
 
 def _default_channels():
@@ -136,7 +159,8 @@ class CMDSpec:
 
     def to_dict(self):
         """Return the spec as a JSON-serialisable `dict`."""
-        return {"channels": [{"mag": c.mag, "colour": list(c.colour),
+        return {"channels": [{"mag": c.mag if isinstance(c.mag, str) else list(c.mag),
+                              "colour": list(c.colour),
                               "mag_range": list(c.mag_range),
                               "colour_range": list(c.colour_range)} for c in self.channels],
                 "n_mag": self.n_mag, "n_colour": self.n_colour,
@@ -371,8 +395,7 @@ class _Builder:
         self.sorted = False
         n_ch, n_mag, n_col = spec.shape
         self.per_cell = n_ch * n_mag * n_col
-        used = sorted({b for ch in spec.channels for b in (ch.mag, *ch.colour)},
-                      key=BANDS.index)
+        used = sorted({b for ch in spec.channels for b in ch.bands}, key=BANDS.index)
         self.mags = {b: as_float64(stars[b]) for b in used}
         # NaN magnitudes fail the range checks: without quality cuts no mask is needed
         self.cuts = ChunkedCuts(spec.quality, stars, bands=used,
@@ -402,9 +425,10 @@ class _Builder:
         """The magnitudes or colours of axis ``row`` for the stars at indices ``stars``."""
         n_ch = len(self.spec.channels)
         ch = self.spec.channels[row % n_ch]
-        if row < n_ch:
-            return self.mags[ch.mag][stars]
-        return self.mags[ch.colour[0]][stars] - self.mags[ch.colour[1]][stars]
+        bands = ch.row_bands if row < n_ch else ch.colour
+        if len(bands) == 1:
+            return self.mags[bands[0]][stars]
+        return self.mags[bands[0]][stars] - self.mags[bands[1]][stars]
 
     def _fix_near(self, hits, k_len, start, bins, ok):
         """
@@ -466,7 +490,12 @@ class _Builder:
         bins, frac, ok, near, tmp = (a[:n_axes * k_len].reshape(n_axes, k_len) for a in
                                      (self.bins, self.frac, self.ok, self.near, self.tmp))
         for k, ch in enumerate(spec.channels):
-            np.subtract(self.mags[ch.mag][sl], self.lo[k, 0], out=frac[k])
+            row = ch.row_bands
+            if len(row) == 1:
+                np.subtract(self.mags[row[0]][sl], self.lo[k, 0], out=frac[k])
+            else:
+                np.subtract(self.mags[row[0]][sl], self.mags[row[1]][sl], out=frac[k])
+                frac[k] -= self.lo[k, 0]
             colour = frac[n_ch + k]
             np.subtract(self.mags[ch.colour[0]][sl], self.mags[ch.colour[1]][sl],
                         out=colour)
@@ -494,7 +523,7 @@ class _Builder:
         if self.cuts is not None:
             masks = self.cuts(start, stop)
             for k, ch in enumerate(spec.channels):
-                for band in dict.fromkeys((ch.mag, *ch.colour)):
+                for band in ch.bands:
                     counted[k] &= masks[band]
         index = bins[:n_ch]
         index *= n_col

@@ -109,7 +109,12 @@ def plot_cmd(cmd, spec, *, fig=None, cmap="viridis"):
     for ax, channel, image in zip(axes, spec.channels, cmd):
         c0, c1 = channel.colour_range
         m0, m1 = channel.mag_range
-        im = ax.imshow(image, origin="upper", extent=(c0, c1, m1, m0), aspect="auto",
+        # magnitudes grow downwards, a colour on the row axis (colour-colour) upwards
+        if isinstance(channel.mag, str):
+            origin, extent = "upper", (c0, c1, m1, m0)
+        else:
+            origin, extent = "lower", (c0, c1, m0, m1)
+        im = ax.imshow(image, origin=origin, extent=extent, aspect="auto",
                        cmap=cmap, vmin=0.0, vmax=vmax, interpolation="nearest")
         mag, colour = channel.label
         ax.set_xlabel(colour)

@@ -651,12 +651,10 @@ def observe_many(stars, profiles, *, spec=None, law=None, model=None, seed=None,
             upper = {band: any_det & ~upper[band] for band in BANDS}
         keep = np.zeros(av.shape, dtype=bool)
         for ch in spec.channels:  # star-profile pairs that can land in some channel
-            bands = (ch.mag, *ch.colour)
-            if upper_ok:
-                keep |= ((ok[bands[0]] | upper[bands[0]]) & (ok[bands[1]] | upper[bands[1]])
-                         & (ok[bands[2]] | upper[bands[2]]))
-            else:
-                keep |= ok[bands[0]] & ok[bands[1]] & ok[bands[2]]
+            usable = np.ones(av.shape, dtype=bool)
+            for band in ch.bands:
+                usable &= (ok[band] | upper[band]) if upper_ok else ok[band]
+            keep |= usable
         flat = np.flatnonzero(keep.ravel())
         arrays = {}
         for band in BANDS:

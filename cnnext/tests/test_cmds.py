@@ -23,7 +23,8 @@ def reference_cmds(stars, cells, n_cells, spec, apply_quality=True):
     for c in range(n_cells):
         sel = cells == c
         for k, ch in enumerate(spec.channels):
-            mag = mags[ch.mag][sel]
+            row = ch.row_bands
+            mag = mags[row[0]][sel] if len(row) == 1 else mags[row[0]][sel] - mags[row[1]][sel]
             colour = mags[ch.colour[0]][sel] - mags[ch.colour[1]][sel]
             finite = np.isfinite(mag) & np.isfinite(colour)
             hist, _, _ = np.histogram2d(mag[finite], colour[finite],
@@ -67,6 +68,12 @@ SPECS = {
                    quality=QualityCuts(ph_qual="ABCD", cc_flg="0cd", max_error=0.05)),
     "linear": CMDSpec(transform="linear", scale=1.0, n_mag=16, n_colour=12,
                       quality=QualityCuts(keep_upper_limits=True)),
+    # a colour-colour channel beside the CMDs; its quality cuts need all three bands
+    "colour-colour": CMDSpec(channels=(
+        CMDChannel("Ks", ("J", "Ks"), (5.0, 16.0), (-0.5, 6.5)),
+        CMDChannel(("J", "H"), ("H", "Ks"), (-0.2, 2.2), (-0.3, 1.5)),
+        CMDChannel("H", ("H", "Ks"), (5.0, 16.5), (-0.5, 3.5))),
+        n_mag=20, n_colour=24, quality=QualityCuts(ph_qual="ABC", cc_flg="0c")),
 }
 
 
@@ -184,12 +191,19 @@ def test_spec_validation_and_json():
     spec = SPECS["odd"]
     assert CMDSpec.from_json(spec.to_json()) == spec
     assert spec.shape == (1, 7, 5)
+    cc = SPECS["colour-colour"]
+    assert CMDSpec.from_json(cc.to_json()) == cc
+    assert cc.channels[1].label == ("J-H", "H-Ks") and cc.channels[1].bands == ("J", "H", "Ks")
     with pytest.raises(ValueError, match="transform must be one of"):
         CMDSpec(transform="log")
     with pytest.raises(ValueError, match="band 'K'"):
         CMDChannel("K", ("J", "Ks"), (5, 16), (0, 1))
     with pytest.raises(ValueError, match="mag_range must be finite with max > min"):
         CMDChannel("Ks", ("J", "Ks"), (16, 5), (0, 1))
+    with pytest.raises(ValueError, match="mag must be a band or two bands"):
+        CMDChannel(("J", "H", "Ks"), ("H", "Ks"), (0, 1), (0, 1))
+    with pytest.raises(ValueError, match="'K' is not one of"):
+        CMDChannel(("J", "K"), ("H", "Ks"), (0, 1), (0, 1))
     with pytest.raises(ValueError, match="n_mag must be a positive integer"):
         CMDSpec(n_mag=0)
     with pytest.raises(ValueError, match="at least one channel"):

@@ -53,6 +53,17 @@ def test_plot_cmd_images_and_axes():
         plot_cmd(np.zeros((1, 8, 8)), spec)
 
 
+def test_plot_cmd_colour_colour_channel_grows_upwards():
+    from cnnext.cmds import CMDChannel
+    channel = CMDChannel(("J", "H"), ("H", "Ks"), (-0.3, 3.7), (-0.5, 3.5))
+    spec = CMDSpec(channels=(channel,), n_mag=8, n_colour=8)
+    fig = plot_cmd(np.ones(spec.shape, np.float32), spec)
+    ax = [ax for ax in fig.axes if ax.images][0]
+    assert ax.images[0].get_extent() == [-0.5, 3.5, -0.3, 3.7]
+    assert ax.get_ylim()[0] < ax.get_ylim()[1]  # redder J-H higher up
+    assert (ax.get_ylabel(), ax.get_xlabel()) == ("J-H", "H-Ks")
+
+
 def test_plot_profile_band_and_truth():
     av, sigma, truth = 0.7 * D, 0.1 + 0.05 * D, 0.75 * D
     ax = plot_profile(D * u.kpc, av * u.mag, sigma, truth=truth, label="cnnext",

@@ -73,6 +73,21 @@ def test_observe_many_applies_any_quality_cuts(cell_stars, cuts):
     np.testing.assert_array_equal(got, ref)
 
 
+@pytest.mark.parametrize("cuts", [QualityCuts(),
+                                  QualityCuts(ph_qual="ABCU", keep_upper_limits=True)])
+def test_observe_many_colour_colour_channel(cell_stars, cuts):
+    # a J-H vs H-Ks channel needs all three bands; the fast path must agree
+    from cnnext.cmds import CMDChannel
+    spec = CMDSpec(channels=(CMDChannel("Ks", ("J", "Ks"), (5.0, 16.0), (-0.5, 6.5)),
+                             CMDChannel(("J", "H"), ("H", "Ks"), (-0.2, 4.0), (-0.5, 3.0))),
+                   quality=cuts)
+    obs = observe(cell_stars, 4.0, seed=7)
+    ref, _ = build_cmds(obs, np.zeros(len(obs), dtype=np.int64), 1, spec)
+    got, _ = observe_many(cell_stars, np.full((1, len(cell_stars)), 4.0), spec=spec, seed=7)
+    np.testing.assert_array_equal(got, ref)
+    assert got[0, 1].sum() > 0
+
+
 def test_observe_many_batches(cell_stars):
     prof = random_profiles(10, seed=8)
     cmds, n = observe_many(cell_stars, prof, seed=9, chunk_stars=50_000)
