@@ -127,3 +127,26 @@ def test_structure_metrics_table_and_summary():
     assert set(s) >= {"100pc", "300pc", "500pc", "n", "fog_index", "fog_radial_pred"}
     assert s["300pc"]["ring_share"] == round(float(t["ring_share"][1]), 4)
     assert "fog_index" not in structure_metrics(pred, truth, D).meta
+
+
+def test_blur_along_sightlines_keeps_the_column_and_makes_shared_rings():
+    from cnnext.metrics import blur_along_sightlines, ring_share
+    d = np.arange(1, 101) * 0.1
+    rng = np.random.default_rng(4)
+    # independent clouds: blurring them gives independent errors (few rings) ...
+    dist = rng.uniform(1.0, 8.0, 200)
+    independent = np.where(d[None] >= dist[:, None], 1.0, 0.0)
+    blurred = blur_along_sightlines(independent, d, 0.3)
+    np.testing.assert_allclose(blurred[:, -1], independent[:, -1])
+    assert np.all(np.diff(blurred, axis=1) >= -1e-12)
+    low = ring_share(blurred, independent, d)
+    # ... clouds at the same distance on every sightline: the same blur is a ring
+    shared = np.where(d[None] >= 3.0 + rng.normal(0, 0.05, 200)[:, None], 1.0, 0.0)
+    high = ring_share(blur_along_sightlines(shared, d, 0.3), shared, d)
+    assert low < 0.05 < 0.3 < high
+    with pytest.raises(ValueError, match="sigma must be a positive"):
+        blur_along_sightlines(shared, d, 0.0)
+    with pytest.raises(ValueError, match="equally spaced"):
+        blur_along_sightlines(shared[:, :3], np.array([0.1, 0.2, 0.4]), 0.1)
+    with pytest.raises(ValueError, match=r"av must be \(n_sightlines, 100\)"):
+        blur_along_sightlines(shared[0], d, 0.1)
