@@ -9,7 +9,9 @@ stars (`cnnext.observation`) and reddened by the cells' colour-excess column
 (a screen at 300 pc, in front of nearly all the stars that 2MASS sees at
 b = -20 deg), with and without the unresolved galaxies of
 `cnnext.synthetic.unresolved_galaxies`. Both go through the default quality cuts.
-Printed per Ks bin: star counts per deg², median J-Ks and H-Ks.
+Printed per Ks bin: star counts per deg², median J-Ks, H-Ks and J-H; then the
+distribution of J-H of the stars at Ks 11-14 (0.1 mag bins, per deg²), where
+both are complete and the stars are mostly dwarfs of the thin and thick discs.
 
 Nothing here is fitted: the comparison shows which physical ingredient the mock
 lacks (issue 10, item 4).
@@ -25,24 +27,38 @@ from pathlib import Path
 import numpy as np
 
 BINS = np.arange(10.0, 16.01, 0.5)
+#: J-H bins of the colour distribution at Ks 11-14
+JH_BINS = np.round(np.arange(0.0, 1.31, 0.1), 2)
+JH_KS = (11.0, 14.0)
 
 
-def binned(stars, area):
-    """Counts per deg² and median colours per Ks bin of stars passing the cuts."""
+def _colours(stars):
+    """Ks, J-Ks, H-Ks and J-H of the stars passing the default cuts in all bands."""
     from cnnext.quality import QualityCuts
 
     masks = QualityCuts().band_masks(stars)
     ok = masks["J"] & masks["H"] & masks["Ks"]
-    ks = np.asarray(stars["Ks"], float)[ok]
-    jk = np.asarray(stars["J"], float)[ok] - ks
-    hk = np.asarray(stars["H"], float)[ok] - ks
+    j, h, ks = (np.asarray(stars[b], float)[ok] for b in ("J", "H", "Ks"))
+    return ks, j - ks, h - ks, j - h
+
+
+def binned(stars, area):
+    """Counts per deg² and median J-Ks, H-Ks, J-H per Ks bin of stars passing the cuts."""
+    ks, *colours = _colours(stars)
     k = np.digitize(ks, BINS) - 1
     rows = []
     for i in range(len(BINS) - 1):
         sel = k == i
-        rows.append((sel.sum() / area, np.median(jk[sel]) if sel.any() else np.nan,
-                     np.median(hk[sel]) if sel.any() else np.nan))
+        rows.append((sel.sum() / area,
+                     *(np.median(c[sel]) if sel.any() else np.nan for c in colours)))
     return np.array(rows)
+
+
+def jh_distribution(stars, area):
+    """Stars per deg² in each `JH_BINS` bin of J-H, at Ks in `JH_KS`."""
+    ks, _, _, jh = _colours(stars)
+    sel = (ks >= JH_KS[0]) & (ks < JH_KS[1])
+    return np.histogram(jh[sel], JH_BINS)[0] / area
 
 
 def main():
@@ -100,15 +116,28 @@ def main():
             mocks["model stars"][-1],
             observe(gal, np.full(len(gal), av), law=law, model=pm, seed=[args.seed, i, 3])]))
     results = {"real 2MASS": binned(real, area)}
+    jh = {"real 2MASS": jh_distribution(real, area)}
     for name, parts in mocks.items():
         results[name] = binned(vstack(parts), area)
+        jh[name] = jh_distribution(vstack(parts), area)
     names = list(results)
-    print("| Ks | " + " | ".join(f"{n}: N/deg², J-Ks, H-Ks" for n in names) + " |")
+    print("| Ks | " + " | ".join(f"{n}: N/deg², J-Ks, H-Ks, J-H" for n in names) + " |")
     print("|---" * (len(names) + 1) + "|")
     for i in range(len(BINS) - 1):
         cells_txt = [f"{results[n][i, 0]:.0f}, {results[n][i, 1]:.2f}, "
-                     f"{results[n][i, 2]:.2f}" for n in names]
+                     f"{results[n][i, 2]:.2f}, {results[n][i, 3]:.2f}" for n in names]
         print(f"| {BINS[i]:.1f}-{BINS[i + 1]:.1f} | " + " | ".join(cells_txt) + " |")
+    print(f"\n# J-H distribution at Ks {JH_KS[0]:g}-{JH_KS[1]:g}, stars per deg²")
+    print("| J-H | " + " | ".join(names) + " |")
+    print("|---" * (len(names) + 1) + "|")
+    for i in range(len(JH_BINS) - 1):
+        print(f"| {JH_BINS[i]:.1f}-{JH_BINS[i + 1]:.1f} | "
+              + " | ".join(f"{jh[n][i]:.0f}" for n in names) + " |")
+    for n in names:
+        print(f"# {n}: {jh[n].sum():.0f} per deg² at Ks {JH_KS[0]:g}-{JH_KS[1]:g}, "
+              f"{100 * jh[n][JH_BINS[:-1] < 0.4].sum() / jh[n].sum():.0f} % with J-H < 0.4, "
+              f"{100 * jh[n][JH_BINS[:-1] >= 0.7].sum() / jh[n].sum():.0f} % with J-H >= 0.7")
+    print()
     for name in names:
         r = results[name]
         faint = BINS[:-1] >= 14.5
