@@ -107,7 +107,7 @@ class ModelMetadata:
     >>> from cnnext.model import CNNModel
     >>> md = CNNModel().metadata
     >>> md.healpix_order, len(md.distances), md.cmd_spec.shape
-    (7, 100, (2, 64, 64))
+    (7, 100, (3, 64, 64))
     >>> sorted(md.metrics)[:2]  # held-out scores, inside and outside the region
     ['inside', 'outside']
     """

@@ -34,7 +34,10 @@ def test_shipped_model_matches_preset_and_card():
     assert member_a.to_dict() == load_preset("carina-a").to_dict()
     assert [m["sha256"] for m in meta.training["members"]] == \
         [m["sha256"] for m in entry["members"]]
-    assert model.spec == CMDSpec() == preset.dataset.spec
+    # the two CMDs of the default spec and the J-H vs H-Ks colour-colour diagram
+    assert model.spec == preset.dataset.spec
+    assert model.spec.channels[:2] == CMDSpec().channels
+    assert model.spec.channels[2].label == ("J-H", "H-Ks")
     np.testing.assert_allclose(model.distances, np.arange(1, 101) * 0.1)
     assert model.order == 7
     assert meta.training["region"]["bounds"] == {"l": [257.0, 303.0], "b": [-5.0, 5.0]}
@@ -53,7 +56,7 @@ def test_shipped_model_reads_a_synthetic_cell():
     base = random_profiles(1, l=283.0, b=1.0, seed=5, amplitude=(1.0, 1.0), n_clouds=(0, 0))
     av_stars = base.at(np.asarray(stars["distance"], float))
     cmds, n_stars, obs = observe_many(stars, np.vstack([av_stars, 3.0 * av_stars]), seed=2,
-                                      descriptors=True)
+                                      spec=model.spec, descriptors=True)
     assert n_stars.min() > model.metadata.min_stars
     # the network reads the depth estimated from the stars beside the CMD
     assert model.descriptors
