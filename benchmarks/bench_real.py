@@ -28,9 +28,15 @@ patchy twin (a log-normal screen with that median column and the spread of ln A_
 that gives the twin the H-Ks dispersion of the cell's bright stars): what the
 network reads there tells a network error from a mock-versus-real difference.
 
+One training run of the preset varies with its seed (by about 0.7 in the slope):
+``--seeds N`` trains it N times (seeds ``seed, seed + 1, ...``) and measures the
+average of the N networks (`cnnext.training.average_models`, through ``cnnext
+train --average-with``), a steadier estimate of what the preset gives.
+
 Run::
 
     python benchmarks/bench_real.py                      # trains the perseus preset
+    python benchmarks/bench_real.py --seeds 2            # the average of two seeds
     python benchmarks/bench_real.py --model perseus.onnx --plots out/
 
 Acknowledgement: 2MASS (University of Massachusetts and IPAC/Caltech, NASA, NSF).
@@ -230,7 +236,12 @@ def main():
                         help="work directory of the training (default bench_real_work)")
     parser.add_argument("--data", default=str(DATA), help="the real 2MASS stars (CSV)")
     parser.add_argument("--plots", help="folder for the figures")
+    parser.add_argument("--seeds", type=int, default=1,
+                        help="train the preset with this many seeds and average the "
+                             "networks (default 1; ignored with --model)")
     args = parser.parse_args()
+    if args.seeds < 1:
+        parser.error("--seeds must be at least 1")
 
     from cnnext.mapfile import FLAG_FEW_STARS, FLAG_PARTIAL
     from cnnext.model import CNNModel
@@ -243,9 +254,16 @@ def main():
         from cnnext.training.train import train_model
 
         t0 = time.perf_counter()
+        preset = load_preset("perseus")
+        members = []
+        for k in range(1, args.seeds):  # the other seeds first, each in its own folder
+            workdir = Path(args.workdir) / f"seed-{preset.seed + k}"
+            members.append(workdir / "member.onnx")
+            train_model(preset.replace(seed=preset.seed + k), workdir, members[-1], n_jobs=2)
         model_path = Path(args.workdir) / "cnnext-perseus.onnx"
-        train_model(load_preset("perseus"), args.workdir, model_path, n_jobs=2)
-        print(f"# trained the perseus preset in {time.perf_counter() - t0:.0f} s")
+        train_model(preset, args.workdir, model_path, n_jobs=2, average_with=members)
+        print(f"# trained the perseus preset ({args.seeds} seed(s), averaged) in "
+              f"{time.perf_counter() - t0:.0f} s")
     model = CNNModel(model_path, providers="cpu")
     source = TableSource(args.data)
     stars = source.stars
