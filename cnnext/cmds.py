@@ -51,7 +51,7 @@ class CMDChannel:
     ('J-H', 'H-Ks')
     """
 
-    mag: str
+    mag: str | tuple
     colour: tuple
     mag_range: tuple
     colour_range: tuple
