@@ -94,7 +94,7 @@ def colour_spread(stars):
     return float(1.4826 * np.median(np.abs(hk - np.median(hk)))) if hk.size else np.nan
 
 
-def mock_twins(model, pm, ce, rows, seed=7, real=None):
+def mock_twins(model, pm, ce, rows, seed=7, real=None, colour_shift=(0.0, 0.0)):
     """
     The network on mock twins of real cells: the Galaxy model's stars and galaxies
     of each cell behind a screen at 300 pc, observed at the depth estimated from the
@@ -106,6 +106,10 @@ def mock_twins(model, pm, ce, rows, seed=7, real=None):
     makes the twin's `colour_spread` that of the real cell (the spread of the
     even twin, intrinsic colours and errors, subtracted in quadrature). Its mean
     column, ``median x exp(s**2 / 2)``, is what a perfect network returns.
+
+    ``colour_shift = (dJH, dHKs)`` adds that much to every model star's intrinsic
+    J-H and H-Ks (Ks unchanged) before it is reddened: how the network reads a
+    population whose colours differ from the Galaxy model's.
 
     Returns A_V(2 kpc) on the even twins, and with ``real`` also A_V(2 kpc) on the
     patchy twins, their mean columns and their dispersions ``s`` of ln A_V.
@@ -125,6 +129,9 @@ def mock_twins(model, pm, ce, rows, seed=7, real=None):
         stars = vstack([gm.sample(lc, bc, area, faint_limit=18.0, seed=[seed, k])[columns],
                         unresolved_galaxies(lc, bc, area, faint_limit=18.0,
                                             seed=[seed, k, 1])[columns]])
+        d_jh, d_hk = colour_shift
+        stars["H"] = stars["H"] + d_hk
+        stars["J"] = stars["J"] + d_hk + d_jh
         m10 = pm.observation[i, :3]
         depth = PhotometricModel(m10=dict(zip(("J", "H", "Ks"), m10))) if np.all(
             np.isfinite(m10)) else PhotometricModel()
@@ -236,12 +243,25 @@ def main():
                         help="work directory of the training (default bench_real_work)")
     parser.add_argument("--data", default=str(DATA), help="the real 2MASS stars (CSV)")
     parser.add_argument("--plots", help="folder for the figures")
+    parser.add_argument("--colour-shift", default=None, metavar="DJH,DHK",
+                        help="also read the even mock twins with every model star's "
+                             "intrinsic J-H and H-Ks shifted by these amounts (mag; "
+                             "for instance the offsets bench_faint_end.py prints)")
     parser.add_argument("--seeds", type=int, default=1,
                         help="train the preset with this many seeds and average the "
                              "networks (default 1; ignored with --model)")
     args = parser.parse_args()
     if args.seeds < 1:
         parser.error("--seeds must be at least 1")
+    shift = None
+    if args.colour_shift is not None:
+        try:
+            shift = tuple(float(v) for v in args.colour_shift.split(","))
+        except ValueError:
+            shift = ()
+        if len(shift) != 2:
+            parser.error(f"--colour-shift must be two numbers DJH,DHK, got "
+                         f"{args.colour_shift!r}")
 
     from cnnext.mapfile import FLAG_FEW_STARS, FLAG_PARTIAL
     from cnnext.model import CNNModel
@@ -322,6 +342,11 @@ def main():
           f"{np.median(twin_err):+.2f} mag, range {twin_err.min():+.2f} to "
           f"{twin_err.max():+.2f}; on the real cells median "
           f"{np.median(av2[order] - ce[order]):+.2f} mag")
+    if shift is not None:
+        shifted = mock_twins(model, pm, ce, order, colour_shift=shift) - ce[order]
+        print(f"# even twins with the model stars' intrinsic J-H {shift[0]:+g} and H-Ks "
+              f"{shift[1]:+g} mag: CNN minus A_V(CE) median {np.median(shifted):+.2f} mag, "
+              f"range {shifted.min():+.2f} to {shifted.max():+.2f}")
     perr = np.array([ptwin[i] - pmean[i] for i in order])
     print(f"# patchy twins (a log-normal screen with the cell's median column and its "
           f"H-Ks spread of bright stars): CNN minus their mean column median "
