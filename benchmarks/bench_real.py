@@ -118,7 +118,8 @@ def mock_twins(model, pm, ce, rows, seed=7, real=None, colour_shift=(0.0, 0.0)):
 
     from cnnext.healpix import cell_area, cell_centres
     from cnnext.sightlines import predict_cells
-    from cnnext.synthetic import GalaxyModel, PhotometricModel, observe, unresolved_galaxies
+    from cnnext.synthetic import (GalaxyModel, PhotometricModel, observe, shift_colours,
+                                  unresolved_galaxies)
 
     gm, area = GalaxyModel(), cell_area(pm.order)
     dhk = model.law.ratio("H") - model.law.ratio("Ks")
@@ -129,9 +130,7 @@ def mock_twins(model, pm, ce, rows, seed=7, real=None, colour_shift=(0.0, 0.0)):
         stars = vstack([gm.sample(lc, bc, area, faint_limit=18.0, seed=[seed, k])[columns],
                         unresolved_galaxies(lc, bc, area, faint_limit=18.0,
                                             seed=[seed, k, 1])[columns]])
-        d_jh, d_hk = colour_shift
-        stars["H"] = stars["H"] + d_hk
-        stars["J"] = stars["J"] + d_hk + d_jh
+        stars = shift_colours(stars, *colour_shift)
         m10 = pm.observation[i, :3]
         depth = PhotometricModel(m10=dict(zip(("J", "H", "Ks"), m10))) if np.all(
             np.isfinite(m10)) else PhotometricModel()

@@ -30,7 +30,8 @@ from scipy.special import ndtr
 from .imf import PowerLawIMF
 from .isochrones import load_parsec_grid
 
-__all__ = ["Population", "GalaxyModel", "default_populations", "POPULATION_NAMES",
+__all__ = ["Population", "GalaxyModel", "default_populations", "shift_colours",
+           "POPULATION_NAMES",
            "distance_modulus"]
 
 log = logging.getLogger(__name__)
@@ -129,6 +130,47 @@ def distance_modulus(distance_kpc):
     """
     with np.errstate(divide="ignore"):
         return 5.0 * np.log10(np.asarray(distance_kpc, dtype=float)) + 10.0
+
+
+def shift_colours(stars, d_jh, d_hks):
+    """
+    Return a copy of a star table with its J-H and H-Ks changed, Ks unchanged.
+
+    A star's J and H magnitudes (apparent and, where present, absolute) are moved
+    by ``d_jh + d_hks`` and ``d_hks``: how a population whose intrinsic colours
+    differ from the Galaxy model's looks. Training uses it to draw such offsets
+    (``dataset.colour_offsets``); the real-sky benchmark to measure how a network
+    reads a population redder or bluer than the one it was trained on.
+
+    Parameters
+    ----------
+    stars : `~astropy.table.Table`
+        Stars with ``J``, ``H`` and ``Ks`` columns (mag).
+    d_jh, d_hks : float
+        Changes of J-H and H-Ks (mag).
+
+    Returns
+    -------
+    stars : `~astropy.table.Table`
+        A new table; the input is unchanged.
+
+    Examples
+    --------
+    >>> from astropy.table import Table
+    >>> from cnnext.synthetic import shift_colours
+    >>> t = shift_colours(Table({"J": [12.0], "H": [11.6], "Ks": [11.5]}), 0.1, 0.02)
+    >>> [round(float(t[b][0] - t[c][0]), 3) for b, c in (("J", "H"), ("H", "Ks"))]
+    [0.5, 0.12]
+    """
+    for name, value in (("d_jh", d_jh), ("d_hks", d_hks)):
+        if not np.isfinite(value):
+            raise ValueError(f"{name} must be a finite number of magnitudes, got {value!r}")
+    out = stars.copy(copy_data=True)
+    for prefix in ("", "M_"):
+        if prefix + "J" in out.colnames:
+            out[prefix + "H"] = out[prefix + "H"] + d_hks
+            out[prefix + "J"] = out[prefix + "J"] + d_hks + d_jh
+    return out
 
 
 def _scalar_lb(l, b):

@@ -183,6 +183,24 @@ def test_empty_sample(galaxy):
     assert cmds.shape == (2, 2, 64, 64) and not cmds.any() and n.tolist() == [0, 0]
 
 
+def test_shift_colours(cell_stars):
+    from cnnext.synthetic import shift_colours
+
+    before = cell_stars.copy()
+    out = shift_colours(cell_stars, 0.12, -0.04)
+    # the input is untouched; Ks, positions and distances are kept
+    for name in cell_stars.colnames:
+        np.testing.assert_array_equal(cell_stars[name], before[name])
+    for name in ("Ks", "M_Ks", "distance", "l", "b"):
+        np.testing.assert_array_equal(out[name], cell_stars[name])
+    for prefix in ("", "M_"):
+        j, h, k = (out[prefix + b] - cell_stars[prefix + b] for b in ("J", "H", "Ks"))
+        np.testing.assert_allclose(j - h, 0.12, atol=1e-5)
+        np.testing.assert_allclose(h - k, -0.04, atol=1e-5)
+    with pytest.raises(ValueError, match="d_hks must be a finite"):
+        shift_colours(cell_stars, 0.1, np.nan)
+
+
 def test_unresolved_galaxies_counts_and_colours():
     from cnnext.synthetic import galaxy_counts, unresolved_galaxies
 
