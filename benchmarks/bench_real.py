@@ -118,8 +118,13 @@ def mock_twins(model, pm, ce, rows, seed=7, real=None, colour_shift=(0.0, 0.0)):
 
     from cnnext.healpix import cell_area, cell_centres
     from cnnext.sightlines import predict_cells
-    from cnnext.synthetic import (GalaxyModel, PhotometricModel, observe, shift_colours,
-                                  unresolved_galaxies)
+    from cnnext.synthetic import (
+        GalaxyModel,
+        PhotometricModel,
+        observe,
+        shift_colours,
+        unresolved_galaxies,
+    )
 
     gm, area = GalaxyModel(), cell_area(pm.order)
     dhk = model.law.ratio("H") - model.law.ratio("Ks")
