@@ -138,9 +138,9 @@ def shift_colours(stars, d_jh, d_hks):
 
     A star's J and H magnitudes (apparent and, where present, absolute) are moved
     by ``d_jh + d_hks`` and ``d_hks``: how a population whose intrinsic colours
-    differ from the Galaxy model's looks. Training uses it to draw such offsets
-    (``dataset.colour_offsets``); the real-sky benchmark to measure how a network
-    reads a population redder or bluer than the one it was trained on.
+    differ from the Galaxy model's looks. The real-sky benchmark uses it to
+    measure how a network reads stars redder or bluer than those it was trained
+    on.
 
     Parameters
     ----------

@@ -138,17 +138,7 @@ class _Generator:
 
     def chunk(self, stars, split, i, l, b, r, k, n):
         lc, bc = _cell_centre(l, b, self.order)
-        key = [self.config.seed, _SPLIT_CODE[split], i, r, k]
-        rng = np.random.default_rng(key + [1])
-        offsets = self.config.dataset.colour_offsets
-        if offsets:
-            # one draw per chunk, from its own stream: datasets without offsets
-            # stay reproducible
-            from ..synthetic import shift_colours
-
-            d_jh, d_hks = np.random.default_rng(key + [2]).uniform(-1.0, 1.0, 2) * [
-                offsets.get("J-H", 0.0), offsets.get("H-Ks", 0.0)]
-            stars = shift_colours(stars, d_jh, d_hks)
+        rng = np.random.default_rng([self.config.seed, _SPLIT_CODE[split], i, r, k, 1])
         return make_examples(stars, lc, bc, n, self.config, rng=rng, spec=self.spec,
                              law=self.law, source=self.source)
 

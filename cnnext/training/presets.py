@@ -87,28 +87,6 @@ class RegionConfig:
         self.healpix_order = check_order(self.healpix_order, "region.healpix_order")
 
 
-def _colour_offsets(value):
-    """Validate ``dataset.colour_offsets``: ``{"J-H": half-width, "H-Ks": half-width}``."""
-    if not isinstance(value, dict):
-        raise ValueError(f"dataset.colour_offsets must be a table like "
-                         f"{{\"J-H\" = 0.15, \"H-Ks\" = 0.05}}, got {value!r}")
-    unknown = set(value) - {"J-H", "H-Ks"}
-    if unknown:
-        raise ValueError(f"dataset.colour_offsets: unknown colour(s) {sorted(unknown)}; "
-                         f"use \"J-H\" and \"H-Ks\"")
-    out = {}
-    for key, width in value.items():
-        try:
-            width = float(width)
-        except (TypeError, ValueError):
-            width = float("nan")
-        if not (np.isfinite(width) and width >= 0):
-            raise ValueError(f"dataset.colour_offsets[{key!r}] must be a half-width >= 0 "
-                             f"(mag), got {value[key]!r}")
-        out[key] = width
-    return out if any(out.values()) else {}
-
-
 @dataclass
 class DatasetConfig:
     """
@@ -179,18 +157,6 @@ class DatasetConfig:
     galaxies : bool
         Add the unresolved galaxies of the 2MASS Point Source Catalog to every
         catalogue (`~cnnext.synthetic.unresolved_galaxies`).
-    colour_offsets : dict
-        Half-widths of offsets of the intrinsic colours, ``{"J-H": dJH, "H-Ks":
-        dHKs}`` (mag): every chunk of examples moves the J-H and H-Ks of all its
-        stars by amounts drawn uniformly in ``[-dJH, dJH]`` and ``[-dHKs, dHKs]``
-        (`~cnnext.synthetic.shift_colours`). The real sky's stars are not the
-        Galaxy model's: at b = -20 deg their J-H is 0.1-0.2 mag redder and their
-        H-Ks 0.03-0.05 mag redder than the model's at the same magnitudes
-        (benchmarks/bench_faint_end.py), and the colours of a 2MASS control field
-        differ from the model's by as much; trained on offsets, the network reads
-        the extinction from what dust alone does (moves stars along the
-        reddening vector, behind their distance) rather than from the absolute
-        colours. Empty (default): none.
     """
 
     source: str = "galaxy"
@@ -214,7 +180,6 @@ class DatasetConfig:
     dense_index: list = field(default_factory=lambda: [2.0, 4.0])
     young_stars: float = 0.0
     galaxies: bool = False
-    colour_offsets: dict = field(default_factory=dict)
 
     def __post_init__(self):
         self.density_jitter = [float(v) for v in self.density_jitter]
@@ -227,7 +192,6 @@ class DatasetConfig:
             raise ValueError("dataset.dense_fraction must be in [0, 1)")
         if not 0 <= self.young_stars < 1:
             raise ValueError("dataset.young_stars must be in [0, 1)")
-        self.colour_offsets = _colour_offsets(self.colour_offsets)
         self.dense_index = [float(v) for v in self.dense_index]
         if len(self.dense_index) != 2 or not 1 < self.dense_index[0] <= self.dense_index[1]:
             raise ValueError("dataset.dense_index must be [min, max] with 1 < min <= max")
@@ -470,8 +434,6 @@ class TrainingConfig:
             del dataset["dense_fraction"], dataset["dense_index"]
         if not dataset["young_stars"]:
             del dataset["young_stars"]
-        if not dataset["colour_offsets"]:
-            del dataset["colour_offsets"]
         key = {"seed": self.seed, "region": asdict(self.region), "dataset": dataset}
         return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
 

@@ -108,38 +108,3 @@ def test_dense_structure_and_young_stars(tmp_path, mini_config):
         base.replace(dataset={"dense_fraction": -0.1})
     with pytest.raises(ValueError, match="dataset.dense_index"):
         base.replace(dataset={"dense_index": [0.5, 2.0]})
-
-
-def _mean_colour(counts, channel=0):
-    """Count-weighted mean colour-bin index of each example in one channel."""
-    c = counts[:, channel].astype(float)
-    return (c.sum(axis=1) * np.arange(c.shape[2])).sum(axis=1) / c.sum(axis=(1, 2))
-
-
-def test_colour_offsets(tmp_path, mini_config):
-    # every chunk moves its stars' intrinsic colours by its own draw: the CMDs
-    # change, the target profiles do not
-    base = mini_config.replace(dataset={"examples_per_realisation": 16})
-    shifted = base.replace(dataset={"colour_offsets": {"J-H": 0.5, "H-Ks": 0.2}})
-    generate_dataset(base, tmp_path / "base", n_jobs=1)
-    generate_dataset(shifted, tmp_path / "shifted", n_jobs=1)
-    a = load_examples(tmp_path / "base", "train", config=base)
-    b = load_examples(tmp_path / "shifted", "train", config=shifted)
-    np.testing.assert_array_equal(a.av, b.av)
-    # J-Ks bins are 7/16 mag wide: the mean colour moves by up to 1.6 bins, by the
-    # same amount within a chunk (8 examples) and by different amounts between them
-    move = _mean_colour(b.counts) - _mean_colour(a.counts)
-    per_chunk = move.reshape(2, 8)
-    assert np.all(np.abs(per_chunk) < 1.8)
-    assert np.max(np.ptp(per_chunk, axis=1)) < 0.3
-    assert abs(per_chunk[0].mean() - per_chunk[1].mean()) > 0.1
-    # zero widths are no offsets: the dataset (and its hash) are the base's
-    assert base.replace(dataset={"colour_offsets": {"J-H": 0.0}}).dataset_hash() \
-        == base.dataset_hash()
-    assert shifted.dataset_hash() != base.dataset_hash()
-    with pytest.raises(ValueError, match="dataset.colour_offsets.*unknown colour"):
-        base.replace(dataset={"colour_offsets": {"J-K": 0.1}})
-    with pytest.raises(ValueError, match=r"dataset.colour_offsets\['H-Ks'\]"):
-        base.replace(dataset={"colour_offsets": {"H-Ks": -0.1}})
-    with pytest.raises(ValueError, match="dataset.colour_offsets must be a table"):
-        base.replace(dataset={"colour_offsets": 0.1})
