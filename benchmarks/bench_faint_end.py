@@ -18,7 +18,11 @@ lacks (issue 10, item 4).
 
 Run::
 
-    python benchmarks/bench_faint_end.py
+    python benchmarks/bench_faint_end.py [--galaxy JSON]
+
+``--galaxy`` takes `~cnnext.synthetic.GalaxyModel` keyword arguments as JSON, to
+see how a change of the model moves its colours, e.g. a thick disc half as
+dense: ``--galaxy '{"population_overrides": {"thick": {"rho0": 6.7e-4}}}'``.
 """
 
 import argparse
@@ -68,7 +72,17 @@ def main():
     parser.add_argument("--cells", type=int, default=4,
                         help="how many of the least-reddened full cells (default 4)")
     parser.add_argument("--seed", type=int, default=5)
+    parser.add_argument("--galaxy", default="{}", metavar="JSON",
+                        help="GalaxyModel keyword arguments (JSON) of the model stars")
     args = parser.parse_args()
+    import json
+
+    try:
+        galaxy_options = json.loads(args.galaxy)
+    except json.JSONDecodeError as exc:
+        parser.error(f"--galaxy is not valid JSON: {exc}")
+    if not isinstance(galaxy_options, dict):
+        parser.error("--galaxy must be a JSON object of GalaxyModel keyword arguments")
 
     from astropy.table import vstack
 
@@ -102,7 +116,7 @@ def main():
           f"(A_V(CE) {np.round(av_pick, 2).tolist()} mag); estimated S/N-10 depth "
           f"J {m10[0]:.2f} H {m10[1]:.2f} Ks {m10[2]:.2f}")
     pm = PhotometricModel(m10=dict(zip(("J", "H", "Ks"), m10)))
-    gm = GalaxyModel()
+    gm = GalaxyModel(**galaxy_options)
     mocks = {"model stars": [], "model stars + galaxies": []}
     for i, (cell, av) in enumerate(zip(pick, av_pick)):
         lc, bc = (float(v) for v in cell_centres(cell, order))

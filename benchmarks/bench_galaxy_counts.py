@@ -9,7 +9,10 @@ Prints two tables, with a smooth extinction of 0.7 mag/kpc on every sightline:
 2. log10 N(Ks < 14) per deg² against the 2MASS density zones by latitude, on the
    sightlines of `cnnext.synthetic.validation.ZONE_SIGHTLINES` plus the two
    Besançon-2003 reference numbers of the method notes ((90, +5): 1.1e4, (280, 0):
-   1.7e4 deg⁻²).
+   1.7e4 deg⁻²);
+3. the model's stars at the Sun by class (A, F, G, K, M dwarfs, red giants)
+   against the solar-neighbourhood census (`SOLAR_NEIGHBOURHOOD`): the mix of
+   stars, free of extinction.
 
 Run::
 
@@ -20,7 +23,8 @@ import argparse
 
 import numpy as np
 
-from cnnext.synthetic import GalaxyModel, density_zone_counts, reference_field_counts
+from cnnext.synthetic import (GalaxyModel, density_zone_counts, local_class_densities,
+                              reference_field_counts)
 from cnnext.synthetic.validation import ZONE_SIGHTLINES
 
 
@@ -52,6 +56,14 @@ def main():
         print(f"{row['l']:7.1f} {row['b']:6.1f} {row['log_n']:7.2f} "
               f"{row['zone_low']:5.1f}-{row['zone_high']:<5.1f} "
               f"{'yes' if row['inside'] else 'NO':>7} {bgm}")
+    print()
+
+    print("stars at the Sun (pc^-3) by class against the solar-neighbourhood census")
+    print(f"{'class':>6} {'kind':>11} {'model':>9} {'census':>16} {'ratio':>6} {'sigma':>6}")
+    for row in local_class_densities(model):
+        print(f"{row['class']:>6} {row['kind']:>11} {row['model']:9.2e} "
+              f"{row['census']:8.2e}±{row['census_err']:.1e} {row['ratio']:6.2f} "
+              f"{row['sigma']:+6.1f}")
 
 
 if __name__ == "__main__":

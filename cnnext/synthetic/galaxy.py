@@ -550,6 +550,37 @@ class GalaxyModel:
             out[pop.name] = float(np.sum(counts[sel] * mh_w[t["block_mh"][sel]]))
         return out
 
+    def local_stars(self):
+        """
+        Return the model's stars at the Sun, one row per isochrone segment.
+
+        The densities are those `sample` draws from at the Sun's position (the
+        bulge excluded): what a volume-limited census of the solar
+        neighbourhood would count, which
+        `cnnext.synthetic.local_class_densities` compares with the real one.
+
+        Returns
+        -------
+        table : `~astropy.table.Table`
+            ``population`` (name), ``mass`` (initial, M☉), ``teff`` (K), ``logg``,
+            ``phase`` (PARSEC label), absolute ``V``, ``J``, ``H``, ``Ks`` (mag) and
+            ``density`` (stars pc⁻³) of each segment.
+        """
+        t = self._table("Ks")
+        c = self.grid.columns
+        block = np.searchsorted(t["first"], np.arange(len(t["rows"])), side="right") - 1
+        mh_w = np.array([t["pop_info"][t["block_pop"][k]]["mh_w_sun"][t["block_mh"][k]]
+                         for k in range(len(t["first"]))])
+        density = np.diff(t["cum_ex"]) * mh_w[block]
+        pop = t["block_pop"][block]
+        names = np.array([p.name for p in self.populations])
+        keep = names[pop] != "bulge"
+        rows = t["rows"][keep]
+        return Table({"population": names[pop][keep], "mass": c["mini"][rows],
+                      "teff": 10.0 ** c["logte"][rows], "logg": c["logg"][rows],
+                      "phase": c["label"][rows], "V": c["V"][rows], "J": c["J"][rows],
+                      "H": c["H"][rows], "Ks": c["Ks"][rows], "density": density[keep]})
+
     # ---------------------------------------------------------------------- sampling
     @staticmethod
     def _shell_edges(max_distance):

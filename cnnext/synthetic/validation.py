@@ -10,6 +10,10 @@ Two comparisons, with a smooth extinction of 0.7 mag/kpc along every sightline:
 - `DENSITY_ZONES`: the ranges of log10 N(Ks < 14) per deg² that 2MASS shows in
   latitude zones; Ks < 14 is above the completeness limit, so intrinsic Ks plus
   extinction is counted directly.
+
+And one comparison without extinction: `SOLAR_NEIGHBOURHOOD`, the number
+densities of stars by spectral class in volume-limited samples around the Sun,
+against the model's stars at the Sun (`local_class_densities`).
 """
 
 import numpy as np
@@ -19,8 +23,8 @@ from ..extinction import ExtinctionLaw
 from .galaxy import GalaxyModel
 from .observation import observe
 
-__all__ = ["REFERENCE_FIELDS", "DENSITY_ZONES", "reference_field_counts",
-           "density_zone_counts"]
+__all__ = ["REFERENCE_FIELDS", "DENSITY_ZONES", "SOLAR_NEIGHBOURHOOD",
+           "reference_field_counts", "density_zone_counts", "local_class_densities"]
 
 #: 2MASS PSC sources per deg² in 1°-radius reference fields: ((l, b), count).
 REFERENCE_FIELDS = (((301.3, 77.9), 951), ((217.6, 59.9), 1402), ((207.8, 40.8), 1971),
@@ -35,6 +39,66 @@ DENSITY_ZONES = (((25.0, 90.0), (0.0, 3.2)), ((10.0, 25.0), (3.2, 3.6)),
 ZONE_SIGHTLINES = ((280.0, 0.0), (280.0, 3.0), (300.0, -2.0), (260.0, 4.0),
                    (280.0, 7.0), (290.0, -8.0), (280.0, 15.0), (280.0, -20.0),
                    (280.0, 40.0), (280.0, 85.0))
+
+
+#: Number densities (pc⁻³) of stars by class in the solar neighbourhood, with
+#: their uncertainties and the effective temperatures (K) bounding each class
+#: (dwarfs: main-sequence stars; red giants: evolved stars cooler than K0). From
+#: E. Mamajek's compilation of volume-limited samples ("Star densities in the
+#: solar neighbourhood", pas.rochester.edu/~emamajek/memo_star_dens.html): A from
+#: Hipparcos within 30 pc, F dwarfs within 30 pc, G dwarfs within 16 pc, K and M
+#: dwarfs from the RECONS 10 pc census (the M dwarfs within 6.5 pc give 0.086),
+#: red giants from Hipparcos. White and brown dwarfs are not in the model.
+SOLAR_NEIGHBOURHOOD = (
+    ("A", "dwarfs", (7220.0, 9700.0), 4.9e-4, 0.7e-4),
+    ("F", "dwarfs", (5930.0, 7220.0), 2.4e-3, 0.3e-3),
+    ("G", "dwarfs", (5270.0, 5930.0), 3.3e-3, 0.4e-3),
+    ("K", "dwarfs", (3850.0, 5270.0), 1.05e-2, 0.16e-2),
+    ("M", "dwarfs", (2300.0, 3850.0), 6.76e-2, 0.40e-2),
+    ("K-M", "red giants", (2300.0, 5270.0), 2.7e-4, 0.5e-4),
+)
+
+
+def local_class_densities(model=None):
+    """
+    Compare the model's stars at the Sun with the solar-neighbourhood census.
+
+    A check of the model's mix of stars that does not depend on extinction: how
+    many F, G, K and M dwarfs (and red giants) it puts in each pc³ around the
+    Sun, against `SOLAR_NEIGHBOURHOOD`. The thin and thick discs and the halo
+    are summed.
+
+    Parameters
+    ----------
+    model : `GalaxyModel`, optional
+        Default ``GalaxyModel()``.
+
+    Returns
+    -------
+    table : `~astropy.table.Table`
+        ``class``, ``kind``, ``model`` and ``census`` (stars pc⁻³), ``census_err``,
+        ``ratio`` (model / census) and ``sigma`` (the difference in census
+        uncertainties), one row per class.
+
+    Examples
+    --------
+    >>> from cnnext.synthetic import local_class_densities
+    >>> table = local_class_densities()
+    >>> table["class"].tolist()
+    ['A', 'F', 'G', 'K', 'M', 'K-M']
+    """
+    model = GalaxyModel() if model is None else model
+    local = model.local_stars()
+    teff, phase = np.asarray(local["teff"]), np.asarray(local["phase"])
+    density = np.asarray(local["density"])
+    kinds = {"dwarfs": phase <= 1, "red giants": (phase >= 3) & (phase <= 8)}
+    rows = []
+    for name, kind, (t_lo, t_hi), census, err in SOLAR_NEIGHBOURHOOD:
+        sel = kinds[kind] & (teff >= t_lo) & (teff < t_hi)
+        n = float(density[sel].sum())
+        rows.append((name, kind, n, census, err, n / census, (n - census) / err))
+    return Table(rows=rows, names=("class", "kind", "model", "census", "census_err",
+                                   "ratio", "sigma"))
 
 
 def _area(b):

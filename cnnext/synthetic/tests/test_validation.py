@@ -1,7 +1,9 @@
 # Licensed under a 3-clause BSD style license - see LICENSE.rst
 import numpy as np
+import pytest
 
-from cnnext.synthetic import density_zone_counts, reference_field_counts
+from cnnext.synthetic import (GalaxyModel, density_zone_counts, local_class_densities,
+                              reference_field_counts)
 
 
 def test_reference_fields_within_30_percent(galaxy):
@@ -18,3 +20,25 @@ def test_density_zones(galaxy):
     assert np.all(table["inside"]), table
     # the Besancon model's own number at (280, 0) with 0.7 mag/kpc: 1.7e4 deg^-2
     assert abs(table["log_n"][0] - np.log10(1.7e4)) < 0.06
+
+
+def test_local_class_densities(galaxy):
+    table = local_class_densities(galaxy)
+    assert table["class"].tolist() == ["A", "F", "G", "K", "M", "K-M"]
+    # the Besancon-2003 mix: K dwarfs and giants as counted around the Sun,
+    # every class within a factor of two of the census
+    k = table[table["class"] == "K"][0]
+    assert abs(k["ratio"] - 1) < 0.1
+    assert np.all((table["ratio"] > 0.5) & (table["ratio"] < 2.0)), table
+    # the per-segment densities add up to the model's own count of all its stars
+    local = galaxy.local_stars()
+    expected = galaxy.local_number_density(band="Ks", limit=50.0)
+    for name in ("thin1", "thick", "halo"):
+        own = np.asarray(local["population"]) == name
+        assert np.asarray(local["density"])[own].sum() == pytest.approx(expected[name],
+                                                                        rel=1e-9)
+    # a thick disc ten times denser adds old stars, not A stars
+    dense = local_class_densities(GalaxyModel(population_overrides={
+        "thick": {"rho0": 1.34e-2}}))
+    assert dense["model"][dense["class"] == "G"][0] > table["model"][table["class"] == "G"][0]
+    assert dense["model"][0] == pytest.approx(table["model"][0], rel=1e-3)
