@@ -23,8 +23,12 @@ import argparse
 
 import numpy as np
 
-from cnnext.synthetic import (GalaxyModel, density_zone_counts, local_class_densities,
-                              reference_field_counts)
+from cnnext.synthetic import (
+    GalaxyModel,
+    density_zone_counts,
+    local_class_densities,
+    reference_field_counts,
+)
 from cnnext.synthetic.validation import ZONE_SIGHTLINES
 
 

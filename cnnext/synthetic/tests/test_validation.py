@@ -2,8 +2,12 @@
 import numpy as np
 import pytest
 
-from cnnext.synthetic import (GalaxyModel, density_zone_counts, local_class_densities,
-                              reference_field_counts)
+from cnnext.synthetic import (
+    GalaxyModel,
+    density_zone_counts,
+    local_class_densities,
+    reference_field_counts,
+)
 
 
 def test_reference_fields_within_30_percent(galaxy):
