@@ -12,7 +12,9 @@ Prints two tables, with a smooth extinction of 0.7 mag/kpc on every sightline:
    1.7e4 deg⁻²);
 3. the model's stars at the Sun by class (A, F, G, K, M dwarfs, red giants)
    against the solar-neighbourhood census (`SOLAR_NEIGHBOURHOOD`): the mix of
-   stars, free of extinction.
+   stars, free of extinction;
+4. the isochrones' main sequence against the empirical dwarf sequence
+   (`DWARF_SEQUENCE`): J-H and H-Ks at the same absolute Ks.
 
 Run::
 
@@ -26,6 +28,7 @@ import numpy as np
 from cnnext.synthetic import (
     GalaxyModel,
     density_zone_counts,
+    dwarf_sequence_colours,
     local_class_densities,
     reference_field_counts,
 )
@@ -68,6 +71,21 @@ def main():
         print(f"{row['class']:>6} {row['kind']:>11} {row['model']:9.2e} "
               f"{row['census']:8.2e}±{row['census_err']:.1e} {row['ratio']:6.2f} "
               f"{row['sigma']:+6.1f}")
+
+    print()
+
+    print("main sequence (solar metallicity, 2 Gyr) against the empirical dwarf "
+          "sequence, at the same M_Ks")
+    print(f"{'type':>5} {'M_Ks':>6} {'J-H':>6} {'model':>6} {'diff':>7} "
+          f"{'H-Ks':>6} {'model':>6} {'diff':>7}")
+    seq = dwarf_sequence_colours(model)
+    for row in seq:
+        print(f"{row['type']:>5} {row['M_Ks']:6.2f} {row['JH']:6.3f} {row['model_JH']:6.3f} "
+              f"{row['d_JH']:+7.3f} {row['HKs']:6.3f} {row['model_HKs']:6.3f} "
+              f"{row['d_HKs']:+7.3f}")
+    fgk = np.array([t[0] in "FGK" and t != "K7V" for t in seq["type"]])
+    print(f"F5-K5 dwarfs: model minus empirical J-H {np.median(seq['d_JH'][fgk]):+.3f}, "
+          f"H-Ks {np.median(seq['d_HKs'][fgk]):+.3f} (medians)")
 
 
 if __name__ == "__main__":

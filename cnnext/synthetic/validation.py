@@ -11,9 +11,11 @@ Two comparisons, with a smooth extinction of 0.7 mag/kpc along every sightline:
   latitude zones; Ks < 14 is above the completeness limit, so intrinsic Ks plus
   extinction is counted directly.
 
-And one comparison without extinction: `SOLAR_NEIGHBOURHOOD`, the number
+And two comparisons without extinction: `SOLAR_NEIGHBOURHOOD`, the number
 densities of stars by spectral class in volume-limited samples around the Sun,
-against the model's stars at the Sun (`local_class_densities`).
+against the model's stars at the Sun (`local_class_densities`); and
+`DWARF_SEQUENCE`, the empirical 2MASS colours of main-sequence stars, against
+the isochrones' at the same absolute Ks (`dwarf_sequence_colours`).
 """
 
 import numpy as np
@@ -23,8 +25,9 @@ from ..extinction import ExtinctionLaw
 from .galaxy import GalaxyModel
 from .observation import observe
 
-__all__ = ["REFERENCE_FIELDS", "DENSITY_ZONES", "SOLAR_NEIGHBOURHOOD",
-           "reference_field_counts", "density_zone_counts", "local_class_densities"]
+__all__ = ["REFERENCE_FIELDS", "DENSITY_ZONES", "SOLAR_NEIGHBOURHOOD", "DWARF_SEQUENCE",
+           "reference_field_counts", "density_zone_counts", "local_class_densities",
+           "dwarf_sequence_colours"]
 
 #: 2MASS PSC sources per deg² in 1°-radius reference fields: ((l, b), count).
 REFERENCE_FIELDS = (((301.3, 77.9), 951), ((217.6, 59.9), 1402), ((207.8, 40.8), 1971),
@@ -57,6 +60,68 @@ SOLAR_NEIGHBOURHOOD = (
     ("M", "dwarfs", (2300.0, 3850.0), 6.76e-2, 0.40e-2),
     ("K-M", "red giants", (2300.0, 5270.0), 2.7e-4, 0.5e-4),
 )
+
+
+#: The empirical main sequence in 2MASS colours: spectral type, absolute Ks (mag),
+#: J-H and H-Ks (mag) of mean dwarfs of solar metallicity, from the mean dwarf
+#: colour and temperature sequence of Pecaut & Mamajek (2013, ApJS 208, 9; table
+#: version 2022.04.16).
+DWARF_SEQUENCE = (
+    ("F5V", 2.291, 0.173, 0.054), ("G0V", 3.043, 0.262, 0.067),
+    ("G5V", 3.345, 0.310, 0.076), ("K0V", 3.827, 0.387, 0.091),
+    ("K3V", 4.100, 0.487, 0.109), ("K5V", 4.397, 0.568, 0.132),
+    ("K7V", 4.81, 0.619, 0.164), ("M0V", 5.15, 0.627, 0.190),
+    ("M2V", 5.98, 0.600, 0.234), ("M4V", 7.36, 0.557, 0.280),
+)
+
+
+def dwarf_sequence_colours(model=None, *, log_age=9.3):
+    """
+    Compare the isochrones' main sequence with the empirical one, at the same M_Ks.
+
+    The model's J-H and H-Ks are those of the main-sequence stars of its grid's
+    isochrone nearest to solar metallicity and ``log_age``, interpolated to the
+    absolute Ks of each type of `DWARF_SEQUENCE`: whether the isochrones' colour
+    transformations give dwarfs the colours real ones have.
+
+    Parameters
+    ----------
+    model : `GalaxyModel`, optional
+        Default ``GalaxyModel()`` (only its isochrone grid is used).
+    log_age : float
+        log10 of the isochrone's age in years (default 2 Gyr: old enough for
+        M dwarfs to be on the main sequence, young enough for F5 dwarfs).
+
+    Returns
+    -------
+    table : `~astropy.table.Table`
+        ``type``, ``M_Ks``, the empirical ``JH`` and ``HKs``, the model's
+        ``model_JH`` and ``model_HKs``, and their differences ``d_JH``, ``d_HKs``
+        (model minus empirical), one row per type.
+
+    Examples
+    --------
+    >>> from cnnext.synthetic import dwarf_sequence_colours
+    >>> table = dwarf_sequence_colours()
+    >>> table["type"].tolist()[:3]
+    ['F5V', 'G0V', 'G5V']
+    """
+    model = GalaxyModel() if model is None else model
+    grid = model.grid
+    c = grid.columns
+    mh = grid.mh_values[np.argmin(np.abs(grid.mh_values))]
+    age = grid.logage_values[np.argmin(np.abs(grid.logage_values - log_age))]
+    ms = np.isclose(c["mh"], mh) & np.isclose(c["logage"], age) & (c["label"] == 1)
+    order = np.argsort(c["Ks"][ms])
+    ks = c["Ks"][ms][order]
+    jh = (c["J"] - c["H"])[ms][order]
+    hk = (c["H"] - c["Ks"])[ms][order]
+    rows = []
+    for name, mks, ref_jh, ref_hk in DWARF_SEQUENCE:
+        m_jh, m_hk = float(np.interp(mks, ks, jh)), float(np.interp(mks, ks, hk))
+        rows.append((name, mks, ref_jh, ref_hk, m_jh, m_hk, m_jh - ref_jh, m_hk - ref_hk))
+    return Table(rows=rows, names=("type", "M_Ks", "JH", "HKs", "model_JH", "model_HKs",
+                                   "d_JH", "d_HKs"))
 
 
 def local_class_densities(model=None):

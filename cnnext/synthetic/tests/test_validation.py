@@ -5,6 +5,7 @@ import pytest
 from cnnext.synthetic import (
     GalaxyModel,
     density_zone_counts,
+    dwarf_sequence_colours,
     local_class_densities,
     reference_field_counts,
 )
@@ -46,3 +47,15 @@ def test_local_class_densities(galaxy):
         "thick": {"rho0": 1.34e-2}}))
     assert dense["model"][dense["class"] == "G"][0] > table["model"][table["class"] == "G"][0]
     assert dense["model"][0] == pytest.approx(table["model"][0], rel=1e-3)
+
+
+def test_dwarf_sequence_colours(galaxy):
+    table = dwarf_sequence_colours(galaxy)
+    assert len(table) == 10 and table["type"][0] == "F5V"
+    np.testing.assert_allclose(table["d_JH"], table["model_JH"] - table["JH"])
+    # PARSEC's dwarfs have the empirical colours to a few hundredths of a mag ...
+    assert np.all(np.abs(table["d_JH"]) < 0.08) and np.all(np.abs(table["d_HKs"]) < 0.05)
+    # ... and the sequence's shape: J-H peaks among the late K / early M dwarfs,
+    # H-Ks keeps growing to the M dwarfs
+    assert table["type"][np.argmax(table["model_JH"])] in ("K7V", "M0V")
+    assert np.all(np.diff(table["model_HKs"]) > 0)
