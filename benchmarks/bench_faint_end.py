@@ -18,11 +18,13 @@ lacks (issue 10, item 4).
 
 Run::
 
-    python benchmarks/bench_faint_end.py [--galaxy JSON]
+    python benchmarks/bench_faint_end.py [--extra-av MAG] [--galaxy JSON]
 
-``--galaxy`` takes `~cnnext.synthetic.GalaxyModel` keyword arguments as JSON, to
-see how a change of the model moves its colours, e.g. a thick disc half as
-dense: ``--galaxy '{"population_overrides": {"thick": {"rho0": 6.7e-4}}}'``.
+``--extra-av MAG`` adds that much to the screen of every cell: how much more
+dust than the colour excess would the real colours need? ``--galaxy`` takes
+`~cnnext.synthetic.GalaxyModel` keyword arguments as JSON, to see how a change
+of the model moves its colours, e.g. a thick disc half as dense:
+``--galaxy '{"population_overrides": {"thick": {"rho0": 6.7e-4}}}'``.
 """
 
 import argparse
@@ -72,6 +74,9 @@ def main():
     parser.add_argument("--cells", type=int, default=4,
                         help="how many of the least-reddened full cells (default 4)")
     parser.add_argument("--seed", type=int, default=5)
+    parser.add_argument("--extra-av", type=float, default=0.0, metavar="MAG",
+                        help="add this much to each cell's colour-excess column (mag A_V): "
+                             "how much more dust the real colours would need")
     parser.add_argument("--galaxy", default="{}", metavar="JSON",
                         help="GalaxyModel keyword arguments (JSON) of the model stars")
     args = parser.parse_args()
@@ -107,7 +112,7 @@ def main():
     full = cells[~partly_covered(stars, cells, order)]
     ce, _ = colour_excess_av(stars, full, law)
     pick = full[np.argsort(ce)[:args.cells]]
-    av_pick = np.sort(ce)[:args.cells]
+    av_pick = np.sort(ce)[:args.cells] + args.extra_av
     depth, _ = estimate_cells(stars, pick, order)
     m10 = np.nanmedian(depth[:, :3], axis=0)
     real = stars[np.isin(stars["cell"], pick)]
