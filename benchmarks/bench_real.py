@@ -68,11 +68,25 @@ def colour_excess_av(stars, cells, law):
     return (med - INTRINSIC_HK) / (law.ratio("H") - law.ratio("Ks")), med
 
 
-def model_intrinsic_hk(model):
-    """The Galaxy model's median H-Ks of unreddened A/B stars at the field's depth."""
-    from cnnext.synthetic import GalaxyModel, PhotometricModel, observe
+def training_galaxy(model):
+    """The Galaxy model the network was trained on (its metadata's configuration)."""
+    from cnnext.synthetic import GalaxyModel
 
-    stars = GalaxyModel().sample(158.4, -20.5, 1.0, faint_limit=17.0, seed=3)
+    config = (model.metadata.training or {}).get("config", {})
+    options = dict(config.get("dataset", {}).get("galaxy", {}))
+    for key in ("max_distance", "pattern"):  # sampling options, not model parameters
+        options.pop(key, None)
+    return GalaxyModel(**options)
+
+
+def model_intrinsic_hk(model):
+    """
+    The median H-Ks of unreddened A/B stars at the field's depth, of the Galaxy
+    model the network was trained on.
+    """
+    from cnnext.synthetic import PhotometricModel, observe
+
+    stars = training_galaxy(model).sample(158.4, -20.5, 1.0, faint_limit=17.0, seed=3)
     obs = observe(stars, 0.0, law=model.law, seed=4,
                   model=PhotometricModel(m10={"J": 16.4, "H": 15.4, "Ks": 14.9}))
     q = np.asarray(obs["ph_qual"]).astype("U3")
@@ -119,14 +133,13 @@ def mock_twins(model, pm, ce, rows, seed=7, real=None, colour_shift=(0.0, 0.0)):
     from cnnext.healpix import cell_area, cell_centres
     from cnnext.sightlines import predict_cells
     from cnnext.synthetic import (
-        GalaxyModel,
         PhotometricModel,
         observe,
         shift_colours,
         unresolved_galaxies,
     )
 
-    gm, area = GalaxyModel(), cell_area(pm.order)
+    gm, area = training_galaxy(model), cell_area(pm.order)
     dhk = model.law.ratio("H") - model.law.ratio("Ks")
     columns = ["l", "b", "distance", "J", "H", "Ks"]
     even, patchy, means, disp = [], [], [], []

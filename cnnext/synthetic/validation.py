@@ -23,9 +23,10 @@ from astropy.table import Table
 
 from ..extinction import ExtinctionLaw
 from .galaxy import GalaxyModel
+from .isochrones import DWARF_LOG_AGE, DWARF_SEQUENCE, main_sequence_colours
 from .observation import observe
 
-__all__ = ["REFERENCE_FIELDS", "DENSITY_ZONES", "SOLAR_NEIGHBOURHOOD", "DWARF_SEQUENCE",
+__all__ = ["REFERENCE_FIELDS", "DENSITY_ZONES", "SOLAR_NEIGHBOURHOOD",
            "reference_field_counts", "density_zone_counts", "local_class_densities",
            "dwarf_sequence_colours"]
 
@@ -62,27 +63,16 @@ SOLAR_NEIGHBOURHOOD = (
 )
 
 
-#: The empirical main sequence in 2MASS colours: spectral type, absolute Ks (mag),
-#: J-H and H-Ks (mag) of mean dwarfs of solar metallicity, from the mean dwarf
-#: colour and temperature sequence of Pecaut & Mamajek (2013, ApJS 208, 9; table
-#: version 2022.04.16).
-DWARF_SEQUENCE = (
-    ("F5V", 2.291, 0.173, 0.054), ("G0V", 3.043, 0.262, 0.067),
-    ("G5V", 3.345, 0.310, 0.076), ("K0V", 3.827, 0.387, 0.091),
-    ("K3V", 4.100, 0.487, 0.109), ("K5V", 4.397, 0.568, 0.132),
-    ("K7V", 4.81, 0.619, 0.164), ("M0V", 5.15, 0.627, 0.190),
-    ("M2V", 5.98, 0.600, 0.234), ("M4V", 7.36, 0.557, 0.280),
-)
-
-
-def dwarf_sequence_colours(model=None, *, log_age=9.3):
+def dwarf_sequence_colours(model=None, *, log_age=DWARF_LOG_AGE):
     """
     Compare the isochrones' main sequence with the empirical one, at the same M_Ks.
 
     The model's J-H and H-Ks are those of the main-sequence stars of its grid's
     isochrone nearest to solar metallicity and ``log_age``, interpolated to the
     absolute Ks of each type of `DWARF_SEQUENCE`: whether the isochrones' colour
-    transformations give dwarfs the colours real ones have.
+    transformations give dwarfs the colours real ones have. A model made with
+    ``dwarf_colours="empirical"`` has them by construction (to the
+    interpolation between the table's types).
 
     Parameters
     ----------
@@ -107,18 +97,12 @@ def dwarf_sequence_colours(model=None, *, log_age=9.3):
     ['F5V', 'G0V', 'G5V']
     """
     model = GalaxyModel() if model is None else model
-    grid = model.grid
-    c = grid.columns
-    mh = grid.mh_values[np.argmin(np.abs(grid.mh_values))]
-    age = grid.logage_values[np.argmin(np.abs(grid.logage_values - log_age))]
-    ms = np.isclose(c["mh"], mh) & np.isclose(c["logage"], age) & (c["label"] == 1)
-    order = np.argsort(c["Ks"][ms])
-    ks = c["Ks"][ms][order]
-    jh = (c["J"] - c["H"])[ms][order]
-    hk = (c["H"] - c["Ks"])[ms][order]
+    m_ks = np.array([row[1] for row in DWARF_SEQUENCE])
+    jh, hk, _ = main_sequence_colours(model.grid, m_ks, log_age=log_age,
+                                      columns=model.columns)
     rows = []
-    for name, mks, ref_jh, ref_hk in DWARF_SEQUENCE:
-        m_jh, m_hk = float(np.interp(mks, ks, jh)), float(np.interp(mks, ks, hk))
+    for (name, mks, ref_jh, ref_hk), m_jh, m_hk in zip(DWARF_SEQUENCE, jh, hk):
+        m_jh, m_hk = float(m_jh), float(m_hk)
         rows.append((name, mks, ref_jh, ref_hk, m_jh, m_hk, m_jh - ref_jh, m_hk - ref_hk))
     return Table(rows=rows, names=("type", "M_Ks", "JH", "HKs", "model_JH", "model_HKs",
                                    "d_JH", "d_HKs"))

@@ -218,3 +218,32 @@ def test_unresolved_galaxies_counts_and_colours():
     faint = g["Ks"] > 14.5
     assert 1.0 < np.median((g["J"] - g["Ks"])[faint]) < 1.7
     assert np.all(g["distance"] > 1e3)
+
+
+def test_empirical_dwarf_colours(galaxy):
+    from cnnext.synthetic import dwarf_sequence_colours, empirical_dwarf_offsets
+
+    emp = GalaxyModel(dwarf_colours="empirical")
+    # the corrected dwarfs have the empirical sequence's colours
+    table = dwarf_sequence_colours(emp)
+    assert np.all(np.abs(table["d_JH"]) < 0.01) and np.all(np.abs(table["d_HKs"]) < 0.01)
+    # evolved stars keep the isochrones' colours
+    d_j, d_h = empirical_dwarf_offsets(emp.grid)
+    evolved = emp.grid.columns["label"] >= 2
+    assert not d_j[evolved].any() and not d_h[evolved].any()
+    assert np.abs(d_h[~evolved]).max() < 0.05
+    # the same seed draws the same stars (Ks is not corrected), with other J and H
+    a = galaxy.sample(158.4, -20.5, 0.3, faint_limit=15.0, seed=4)
+    b = emp.sample(158.4, -20.5, 0.3, faint_limit=15.0, seed=4)
+    np.testing.assert_array_equal(a["Ks"], b["Ks"])
+    np.testing.assert_array_equal(a["distance"], b["distance"])
+    dwarfs = np.asarray(a["phase"]) <= 1
+    assert np.all(a["J"][~dwarfs] == b["J"][~dwarfs])
+    # PARSEC's F-K dwarfs are too blue in H-Ks: the correction reddens them
+    fgk = dwarfs & (np.asarray(a["M_Ks"]) < 4.5)
+    assert np.median((b["H"] - b["Ks"] - a["H"] + a["Ks"])[fgk]) > 0.015
+    # recorded in the metadata only when used
+    assert "dwarf_colours" not in galaxy.to_dict()
+    assert emp.to_dict()["dwarf_colours"] == "empirical"
+    with pytest.raises(ValueError, match="dwarf_colours must be"):
+        GalaxyModel(dwarf_colours="kurucz")
