@@ -591,6 +591,14 @@ class GalaxyModel:
             ``population`` (name), ``mass`` (initial, M☉), ``teff`` (K), ``logg``,
             ``phase`` (PARSEC label), absolute ``V``, ``J``, ``H``, ``Ks`` (mag) and
             ``density`` (stars pc⁻³) of each segment.
+
+        Examples
+        --------
+        >>> from cnnext.synthetic import GalaxyModel
+        >>> local = GalaxyModel().local_stars()
+        >>> dwarfs = local[local["phase"] <= 1]
+        >>> print(f"{dwarfs['density'][dwarfs['teff'] < 3850].sum():.3f}")  # M dwarfs
+        0.097
         """
         t = self._table("Ks")
         c = self.columns

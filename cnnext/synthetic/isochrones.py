@@ -246,6 +246,13 @@ def main_sequence_colours(grid, m_ks, *, log_age=DWARF_LOG_AGE, columns=None):
     Returns
     -------
     jh, hks, logte : `numpy.ndarray`
+
+    Examples
+    --------
+    >>> from cnnext.synthetic import load_parsec_grid, main_sequence_colours
+    >>> jh, hks, logte = main_sequence_colours(load_parsec_grid(), [3.2])  # a G2 dwarf
+    >>> bool(0.2 < jh[0] < 0.4 and 5500 < 10 ** logte[0] < 6000)
+    True
     """
     c = grid.columns if columns is None else columns
     mh = grid.mh_values[np.argmin(np.abs(grid.mh_values))]
@@ -279,6 +286,15 @@ def empirical_dwarf_offsets(grid):
     d_j, d_h : `numpy.ndarray`
         Corrections (mag) to add to the ``J`` and ``H`` columns, one per row
         (0 for evolved stars).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from cnnext.synthetic import empirical_dwarf_offsets, load_parsec_grid
+    >>> grid = load_parsec_grid()
+    >>> d_j, d_h = empirical_dwarf_offsets(grid)
+    >>> bool(np.all(d_h[grid.columns["label"] >= 2] == 0))  # giants untouched
+    True
     """
     m_ks = np.array([row[1] for row in DWARF_SEQUENCE])
     ref_jh = np.array([row[2] for row in DWARF_SEQUENCE])
