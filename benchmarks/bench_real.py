@@ -110,9 +110,10 @@ def colour_spread(stars):
 
 def mock_twins(model, pm, ce, rows, seed=7, real=None, colour_shift=(0.0, 0.0)):
     """
-    The network on mock twins of real cells: the Galaxy model's stars and galaxies
-    of each cell behind a screen at 300 pc, observed at the depth estimated from the
-    cell's real stars.
+    The network on mock twins of real cells: the stars of the Galaxy model the
+    network was trained on (`training_galaxy`) and the galaxies of each cell
+    behind a screen at 300 pc, observed at the depth estimated from the cell's
+    real stars.
 
     The *even* twin has the cell's colour-excess column everywhere. With ``real``
     (the real stars, with their ``cell``), a *patchy* twin is also made: a
