@@ -1,8 +1,10 @@
 # Licensed under a 3-clause BSD style license - see LICENSE.rst
 """
-The built-in Galaxy model against 2MASS star counts.
+The built-in Galaxy model against 2MASS star counts, the solar neighbourhood and
+the empirical dwarf sequence.
 
-Prints two tables, with a smooth extinction of 0.7 mag/kpc on every sightline:
+Prints four tables, the first two with a smooth extinction of 0.7 mag/kpc on
+every sightline:
 
 1. 2MASS PSC sources per deg² in nine reference fields against the model's stars
    detected (in any band) by the mock 2MASS observation;

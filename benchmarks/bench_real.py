@@ -72,10 +72,11 @@ def training_galaxy(model):
     """The Galaxy model the network was trained on (its metadata's configuration)."""
     from cnnext.synthetic import GalaxyModel
 
-    config = (model.metadata.training or {}).get("config", {})
-    options = dict(config.get("dataset", {}).get("galaxy", {}))
-    for key in ("max_distance", "pattern"):  # sampling options, not model parameters
-        options.pop(key, None)
+    dataset = (model.metadata.training or {}).get("config", {}).get("dataset", {})
+    if dataset.get("source", "galaxy") != "galaxy":
+        return GalaxyModel()  # trained on Besançon catalogues: the built-in model
+    options = dict(dataset.get("galaxy", {}))
+    options.pop("max_distance", None)  # a sampling option, not a model parameter
     return GalaxyModel(**options)
 
 
