@@ -58,7 +58,10 @@ def coverage_figure():
     size = cell_size(pm.order) / 60.0
     sc = ax.scatter(lon, lat, c=pm.av[:, k], s=(size * 14) ** 2, marker="s", lw=0,
                     cmap="magma_r", vmin=0, label="demo map")
-    sl = np.asarray(training["sightlines"])
+    # an ensemble's members may have been trained on different sightlines: all of them
+    members = [m["training"] for m in training.get("members", [])] or [training]
+    sl = np.unique(np.concatenate([np.asarray(m["sightlines"], float) for m in members]),
+                   axis=0)
     ax.plot(sl[:, 0], sl[:, 1], "o", ms=6, mfc="white", mec="k",
             label="training sightlines")
     ax.set_xlim(330, 230)
