@@ -28,6 +28,7 @@ of the model moves its colours, e.g. a thick disc half as dense:
 """
 
 import argparse
+import json
 from pathlib import Path
 
 import numpy as np
@@ -80,8 +81,6 @@ def main():
     parser.add_argument("--galaxy", default="{}", metavar="JSON",
                         help="GalaxyModel keyword arguments (JSON) of the model stars")
     args = parser.parse_args()
-    import json
-
     try:
         galaxy_options = json.loads(args.galaxy)
     except json.JSONDecodeError as exc:
@@ -112,13 +111,15 @@ def main():
     full = cells[~partly_covered(stars, cells, order)]
     ce, _ = colour_excess_av(stars, full, law)
     pick = full[np.argsort(ce)[:args.cells]]
-    av_pick = np.sort(ce)[:args.cells] + args.extra_av
+    ce_pick = np.sort(ce)[:args.cells]
+    av_pick = ce_pick + args.extra_av
     depth, _ = estimate_cells(stars, pick, order)
     m10 = np.nanmedian(depth[:, :3], axis=0)
     real = stars[np.isin(stars["cell"], pick)]
     area = cell_area(order) * len(pick)
     print(f"# {len(real)} real stars in {len(pick)} least-reddened cells "
-          f"(A_V(CE) {np.round(av_pick, 2).tolist()} mag); estimated S/N-10 depth "
+          f"(A_V(CE) {np.round(ce_pick, 2).tolist()} mag, screens {args.extra_av:+g} mag "
+          f"more); estimated S/N-10 depth "
           f"J {m10[0]:.2f} H {m10[1]:.2f} Ks {m10[2]:.2f}")
     pm = PhotometricModel(m10=dict(zip(("J", "H", "Ks"), m10)))
     gm = GalaxyModel(**galaxy_options)

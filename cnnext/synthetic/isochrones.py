@@ -307,4 +307,3 @@ def empirical_dwarf_offsets(grid):
     d_jh = np.where(dwarf, d_jh, 0.0)
     d_hk = np.where(dwarf, d_hk, 0.0)
     return d_jh + d_hk, d_hk
-

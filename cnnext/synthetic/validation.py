@@ -77,7 +77,7 @@ def dwarf_sequence_colours(model=None, *, log_age=DWARF_LOG_AGE):
     Parameters
     ----------
     model : `GalaxyModel`, optional
-        Default ``GalaxyModel()`` (only its isochrone grid is used).
+        Default ``GalaxyModel()`` (its isochrone grid, with its ``dwarf_colours``).
     log_age : float
         log10 of the isochrone's age in years (default 2 Gyr: old enough for
         M dwarfs to be on the main sequence, young enough for F5 dwarfs).
