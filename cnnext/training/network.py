@@ -320,10 +320,13 @@ def profile_loss(av, sigma, target, *, beta=0.5, density_weight=0.0, density_bin
         Predicted mean, predicted 1-sigma and true cumulative A_V (mag).
     beta : float
         See `gaussian_nll`.
-    density_weight : float
-        Weight of the loss on the increments (0: the cumulative alone).
-    density_bins : int
-        Boxcar width of `density_mse` (odd number of distance bins).
+    density_weight : float or sequence of float
+        Weight of the loss on the increments (0: the cumulative alone); a
+        sequence gives one weight per entry of ``density_bins``.
+    density_bins : int or sequence of int
+        Boxcar width of `density_mse` (odd number of distance bins); a sequence
+        adds one `density_mse` per width, each times its weight (a float
+        ``density_weight`` applies to every width).
 
     Examples
     --------
@@ -336,8 +339,22 @@ def profile_loss(av, sigma, target, *, beta=0.5, density_weight=0.0, density_bin
     >>> with_density = profile_loss(av, sigma, target, density_weight=2.0)
     >>> round(float(with_density - gaussian_nll(av, sigma, target)), 4)  # 2 x 0.5
     1.0
+    >>> two_scales = profile_loss(av, sigma, target, density_weight=[2.0, 1.0],
+    ...                           density_bins=[1, 3])
+    >>> round(float(two_scales - with_density), 4)  # 1 x density_mse over 3 bins
+    0.1111
     """
     loss = gaussian_nll(av, sigma, target, beta=beta)
-    if density_weight:
-        loss = loss + float(density_weight) * density_mse(av, target, bins=density_bins)
+    scales = isinstance(density_bins, (list, tuple))
+    bins = list(density_bins) if scales else [density_bins]
+    if isinstance(density_weight, (list, tuple)):
+        weights = [float(w) for w in density_weight]
+        if len(weights) != len(bins):
+            raise ValueError(f"profile_loss: {len(weights)} density weights for "
+                             f"{len(bins)} density_bins")
+    else:
+        weights = [float(density_weight)] * len(bins)
+    for weight, width in zip(weights, bins):
+        if weight:
+            loss = loss + weight * density_mse(av, target, bins=width)
     return loss

@@ -277,15 +277,17 @@ class OptimConfig:
         Stop when the validation loss has not improved for this many epochs.
     beta : float
         Exponent of the beta-NLL loss (see `~cnnext.training.network.gaussian_nll`).
-    density_weight : float
+    density_weight : float or list of float
         Weight of a loss on the extinction increments per distance bin, added to
         the loss on the cumulative profile (`~cnnext.training.network.profile_loss`).
         0 (default): the cumulative alone, which lets the network put its
         increments at the same few distances on every sightline (rings in a
-        face-on map, issue 14); 1 removes them.
-    density_bins : int
+        face-on map, issue 14); 1 removes them. A list gives one weight per
+        entry of ``density_bins``.
+    density_bins : int or list of int
         Odd number of distance bins over which the increments of that loss are
-        averaged (1: each bin).
+        averaged (1: each bin); a list adds one such loss per width (several
+        scales at once, e.g. ``[1, 3]`` for 100 and 300 pc).
     threads : int
         Torch CPU threads (0: torch's default).
     """
@@ -303,13 +305,22 @@ class OptimConfig:
     threads: int = 0
 
     def __post_init__(self):
-        self.density_weight = float(self.density_weight)
-        if not self.density_weight >= 0:
+        scales = isinstance(self.density_bins, (list, tuple))
+        bins = list(self.density_bins) if scales else [self.density_bins]
+        if not bins or any(isinstance(b, bool) or int(b) != b or b < 1 or b % 2 == 0
+                           for b in bins):
+            raise ValueError("training.density_bins must be an odd integer >= 1 "
+                             f"or a list of them, got {self.density_bins!r}")
+        weighted = isinstance(self.density_weight, (list, tuple))
+        weights = list(self.density_weight) if weighted else [self.density_weight]
+        if weighted and len(weights) != len(bins):
+            raise ValueError(f"training.density_weight has {len(weights)} entries "
+                             f"but training.density_bins {len(bins)}")
+        weights = [float(w) for w in weights]
+        if not all(w >= 0 for w in weights):
             raise ValueError("training.density_weight must be >= 0")
-        if int(self.density_bins) != self.density_bins or self.density_bins < 1 \
-                or self.density_bins % 2 == 0:
-            raise ValueError("training.density_bins must be an odd integer >= 1")
-        self.density_bins = int(self.density_bins)
+        self.density_bins = [int(b) for b in bins] if scales else int(bins[0])
+        self.density_weight = weights if weighted else weights[0]
 
 
 @dataclass

@@ -75,3 +75,18 @@ def test_density_loss_options():
     assert (cfg.training.density_weight, cfg.training.density_bins) == (1.0, 3)
     assert TrainingConfig.from_dict(cfg.to_dict()) == cfg
     assert TrainingConfig().training.density_weight == 0.0
+
+
+def test_density_loss_at_several_scales():
+    cfg = TrainingConfig.from_dict({"training": {"density_weight": [0.5, 1.5],
+                                                 "density_bins": [1, 3]}})
+    assert (cfg.training.density_weight, cfg.training.density_bins) == ([0.5, 1.5], [1, 3])
+    cfg = TrainingConfig.from_dict({"training": {"density_weight": 1, "density_bins": [1, 5]}})
+    assert (cfg.training.density_weight, cfg.training.density_bins) == (1.0, [1, 5])
+    with pytest.raises(ValueError, match="density_weight has 1 entries"):
+        TrainingConfig.from_dict({"training": {"density_weight": [1.0], "density_bins": [1, 3]}})
+    with pytest.raises(ValueError, match="density_bins"):
+        TrainingConfig.from_dict({"training": {"density_bins": [1, 4]}})
+    with pytest.raises(ValueError, match="density_weight"):
+        TrainingConfig.from_dict({"training": {"density_weight": [1.0, -1.0],
+                                               "density_bins": [1, 3]}})
