@@ -269,6 +269,21 @@ def _manifest(config, split_names):
     return info
 
 
+def _source_changes(old, new, prefix=""):
+    """Keys (dotted paths) where two star-source descriptions differ."""
+    if old is None:
+        return []  # a work directory from before the descriptions were compared
+    if isinstance(old, dict) and isinstance(new, dict):
+        changed = []
+        for key in sorted(set(old) | set(new)):
+            if key == "directory":  # a Besançon directory may move; its files count
+                continue
+            changed += _source_changes(old.get(key, "<missing>"), new.get(key, "<missing>"),
+                                       f"{prefix}{key}.")
+        return changed
+    return [] if old == new else [prefix.rstrip(".") or "source"]
+
+
 def _check_manifest(root, info):
     path = root / "manifest.json"
     if path.exists():
@@ -277,8 +292,17 @@ def _check_manifest(root, info):
             raise ValueError(f"work directory {str(root.parent)!r} holds a dataset made "
                              f"with another configuration (hash {old.get('dataset_hash')} "
                              f"!= {info['dataset_hash']}); use another --workdir")
+        # The configuration hash does not cover what it leaves to the package's
+        # defaults (the Galaxy model's parameters): compare the stored description
+        # of the star source too, where the manifest has one.
+        changed = _source_changes(old.get("source_description"), info["source_description"])
+        if changed:
+            raise ValueError(f"work directory {str(root.parent)!r} holds a dataset made "
+                             f"from another star source (it differs in "
+                             f"{', '.join(changed)}: another cnnext version or Galaxy "
+                             f"model); use another --workdir")
         old["splits"].update({k: v for k, v in info["splits"].items()})
-        info = {**old, "splits": old["splits"]}
+        info = {**info, **old, "splits": old["splits"]}  # keys it lacks are added
     root.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(info, indent=1))
     return info

@@ -51,6 +51,21 @@ def test_generate_resume_and_load(tmp_path, mini_config):
     with pytest.raises(ValueError, match="another configuration"):
         load_examples(tmp_path, "train", config=cfg.replace(seed=8))
 
+    # nor a dataset drawn from another Galaxy model (its defaults are not in the
+    # configuration's hash): the stored description of the star source is compared
+    path = tmp_path / "dataset" / "manifest.json"
+    stored = json.loads(path.read_text())
+    stored["source_description"]["model"]["R0"] = 8.0
+    path.write_text(json.dumps(stored))
+    with pytest.raises(ValueError, match=r"another star source .*model\.R0"):
+        generate_dataset(cfg, tmp_path)
+    # a manifest without a description (older work directories) is still resumed,
+    # and gets one
+    del stored["source_description"]
+    path.write_text(json.dumps(stored))
+    generate_dataset(cfg, tmp_path)
+    assert json.loads(path.read_text())["source_description"]["model"]["R0"] == 8.5
+
 
 def test_evaluation_set_and_errors(tmp_path, mini_config):
     with pytest.raises(FileNotFoundError, match="no dataset"):
