@@ -490,7 +490,7 @@ def load_preset(name):
     >>> from cnnext.training.presets import load_preset
     >>> cfg = load_preset("carina")
     >>> len(cfg.region.sightlines), cfg.region.healpix_order
-    (9, 7)
+    (15, 7)
     """
     path = _preset_dir() / f"{name}.toml"
     if not path.is_file():

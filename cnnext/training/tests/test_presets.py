@@ -9,7 +9,18 @@ def test_presets():
     assert {"carina", "tiny"} <= set(list_presets())
     carina = load_preset("carina")
     assert carina.name == "carina"
-    assert len(carina.region.sightlines) == 9
+    assert len(carina.region.sightlines) == 15
+    # the two networks of the shipped model see thirty distinct training cells,
+    # none of them a held-out evaluation cell
+    from cnnext.healpix import lonlat_to_cells
+    member_a = load_preset("carina-a")
+
+    def cells(sightlines):
+        return set(lonlat_to_cells(*np.transpose(sightlines), carina.region.healpix_order).tolist())
+
+    training = cells(carina.region.sightlines) | cells(member_a.region.sightlines)
+    assert len(training) == 30
+    assert not training & cells(carina.evaluation.inside + carina.evaluation.outside)
     for l, b in carina.region.sightlines + carina.evaluation.inside:
         assert 257 <= l <= 303 and abs(b) <= 5
     for l, b in carina.evaluation.outside:
