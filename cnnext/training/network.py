@@ -345,16 +345,10 @@ def profile_loss(av, sigma, target, *, beta=0.5, density_weight=0.0, density_bin
     0.1111
     """
     loss = gaussian_nll(av, sigma, target, beta=beta)
-    scales = isinstance(density_bins, (list, tuple))
-    bins = list(density_bins) if scales else [density_bins]
-    if isinstance(density_weight, (list, tuple)):
-        weights = [float(w) for w in density_weight]
-        if len(weights) != len(bins):
-            raise ValueError(f"profile_loss: {len(weights)} density weights for "
-                             f"{len(bins)} density_bins")
-    else:
-        weights = [float(density_weight)] * len(bins)
-    for weight, width in zip(weights, bins):
+    bins = density_bins if isinstance(density_bins, (list, tuple)) else [density_bins]
+    weights = density_weight if isinstance(density_weight, (list, tuple)) \
+        else [density_weight] * len(bins)
+    for weight, width in zip(weights, bins, strict=True):
         if weight:
-            loss = loss + weight * density_mse(av, target, bins=width)
+            loss = loss + float(weight) * density_mse(av, target, bins=width)
     return loss

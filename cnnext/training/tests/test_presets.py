@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 
+from cnnext.healpix import lonlat_to_cells
 from cnnext.training.presets import TrainingConfig, list_presets, load_config, load_preset
 
 
@@ -12,7 +13,6 @@ def test_presets():
     assert len(carina.region.sightlines) == 15
     # the two networks of the shipped model see thirty distinct training cells,
     # none of them a held-out evaluation cell
-    from cnnext.healpix import lonlat_to_cells
     member_a = load_preset("carina-a")
 
     def cells(sightlines):
