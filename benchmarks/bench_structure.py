@@ -12,10 +12,14 @@ the fingers-of-God index, and the median relative error of the cumulative A_V at
 cumulative). The goals of issue 14 are printed beside the numbers.
 
 The truth blurred along each sightline (`cnnext.metrics.blur_along_sightlines`,
-Gaussians of 100, 200 and 300 pc) is scored the same way, once: a map whose only
-fault is its resolution along the sightline, with no favoured distance. On a sky
-whose clouds sit at similar distances on many sightlines, its ring share is the
-floor that resolution alone sets.
+Gaussians of 100, 200 and 300 pc, then of 10, 15 and 20 % of the distance) is
+scored the same way, once: a map whose only fault is its resolution along the
+sightline, with no favoured distance. On a sky whose clouds sit at similar
+distances on many sightlines, its ring share is the floor that resolution alone
+sets. A width in proportion to the distance is the resolution of photometric
+distances (the absolute magnitudes of stars of one colour scatter by a few tenths
+of a magnitude: 10 % of the distance for 0.2 mag); the density r such a map reaches
+says which resolution a goal asks of the network.
 
 ``--model`` may be given several times: each model maps the same sky and gets its
 own tables. ``--plots DIR`` draws ``DIR/face_on_before_after.png``: the face-on
@@ -50,8 +54,11 @@ import numpy as np
 
 #: Goals of issue 14 on the demo's mock sky: scale (pc) -> (min density r, max ring share)
 GOALS = {100: (0.35, 0.03), 300: (0.65, None)}
-#: Gaussian widths (pc) of the blurred-truth references
+#: Gaussian widths (pc) of the blurred-truth references ...
 BLUR_PC = (100, 200, 300)
+#: ... and widths in proportion to the distance (fraction of it; 20 pc at least)
+BLUR_FRACTIONS = (0.10, 0.15, 0.20)
+BLUR_MIN_PC = 20
 
 
 def run(model=None, *, quick=False, seed=2022, outdir=None):
@@ -209,20 +216,23 @@ def report(result):
         for row in m))
 
 
-def report_blurred_truth(result, widths=BLUR_PC):
+def report_blurred_truth(result, widths=BLUR_PC, fractions=BLUR_FRACTIONS):
     """Print the structure metrics of the demo's truth blurred along its sightlines."""
     from cnnext.metrics import blur_along_sightlines, structure_metrics
 
     truth = np.asarray(result.truth, float)
     d = np.asarray(result.profile_map.distances, float)
     print("reference: the truth blurred along each sightline (no favoured distance)")
-    print(f"{'Gaussian':>9}  " + "  ".join(f"{'r, rings at ' + str(pc) + ' pc':>19}"
-                                           for pc in (100, 300, 500)))
-    for width in widths:
-        s = structure_metrics(blur_along_sightlines(truth, d, width / 1000), truth, d)
+    print(f"{'Gaussian':>11}  " + "  ".join(f"{'r, rings at ' + str(pc) + ' pc':>19}"
+                                             for pc in (100, 300, 500)))
+    references = [(f"{width:d} pc", np.full(d.size, width / 1000)) for width in widths]
+    references += [(f"{100 * f:.0f} % of d", np.maximum(f * d, BLUR_MIN_PC / 1000))
+                   for f in fractions]
+    for label, sigma in references:
+        s = structure_metrics(blur_along_sightlines(truth, d, sigma), truth, d)
         cells = [f"{_at_scale(s, pc)['density_r']:.3f}, "
                  f"{100 * _at_scale(s, pc)['ring_share']:.1f} %" for pc in (100, 300, 500)]
-        print(f"{width:6d} pc  " + "  ".join(f"{c:>19}" for c in cells))
+        print(f"{label:>11}  " + "  ".join(f"{c:>19}" for c in cells))
 
 
 def main(argv=None):

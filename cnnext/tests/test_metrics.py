@@ -150,3 +150,34 @@ def test_blur_along_sightlines_keeps_the_column_and_makes_shared_rings():
         blur_along_sightlines(shared[:, :3], np.array([0.1, 0.2, 0.4]), 0.1)
     with pytest.raises(ValueError, match=r"av must be \(n_sightlines, 100\)"):
         blur_along_sightlines(shared[0], d, 0.1)
+
+
+def test_blur_along_sightlines_with_a_width_per_node():
+    from scipy.ndimage import gaussian_filter1d
+
+    from cnnext.metrics import blur_along_sightlines
+    d = np.arange(1, 101) * 0.1
+    rng = np.random.default_rng(5)
+    av = np.cumsum(rng.exponential(0.1, (20, d.size)), axis=1)
+    # one width: scipy's Gaussian filter of the increments, reflected at the ends
+    expected = np.cumsum(gaussian_filter1d(np.diff(av, axis=1, prepend=0.0), 2.5,
+                                           axis=1, mode="reflect"), axis=1)
+    np.testing.assert_allclose(blur_along_sightlines(av, d, 0.25), expected, atol=1e-12)
+    np.testing.assert_allclose(blur_along_sightlines(av, d, np.full(d.size, 0.25)),
+                               expected, atol=1e-12)
+    # a width that grows with distance: a far cloud is spread more than a near one,
+    # each around its own distance, and no extinction is lost
+    clouds = np.where(d >= 1.0, 1.0, 0.0) + np.where(d >= 6.0, 1.0, 0.0)
+    blurred = blur_along_sightlines(clouds[None], d, 0.1 * d)[0]
+    inc = np.diff(blurred, prepend=0.0)
+    near, far = inc[:35], inc[35:]
+    assert np.argmax(near) == 9 and np.argmax(far) + 35 == 59
+    assert far.max() < near.max() / 3
+    spread = [np.sqrt(np.sum(x * (np.arange(x.size) - np.argmax(x)) ** 2) / x.sum())
+              for x in (near, far)]
+    np.testing.assert_allclose(spread, [1.0, 6.0], rtol=0.1)  # 0.1 and 0.6 kpc
+    np.testing.assert_allclose(blurred[-1], 2.0)
+    with pytest.raises(ValueError, match=r"one per distance node \(100\)"):
+        blur_along_sightlines(clouds[None], d, np.full(50, 0.1))
+    with pytest.raises(ValueError, match="sigma must be a positive"):
+        blur_along_sightlines(clouds[None], d, np.where(d > 5, 0.1, 0.0))
