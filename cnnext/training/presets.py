@@ -481,8 +481,8 @@ def load_config(path):
 
 def load_preset(name):
     """
-    Return a built-in preset: ``"carina"`` and ``"carina-a"`` (the two networks
-    of the shipped model), ``"perseus"`` (the real-2MASS validation field) or
+    Return a built-in preset: ``"carina"``, ``"carina-a"`` and ``"carina-b"`` (the
+    three networks of the shipped model), ``"perseus"`` (the real-2MASS validation field) or
     ``"tiny"`` (about a minute on a CPU).
 
     Examples

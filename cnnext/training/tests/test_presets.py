@@ -20,6 +20,12 @@ def test_presets():
 
     training = cells(carina.region.sightlines) | cells(member_a.region.sightlines)
     assert len(training) == 30
+    # the third network, carina-b: carina-a's set-up on carina's sightlines, deeper
+    member_b = load_preset("carina-b")
+    assert cells(member_b.region.sightlines) == cells(carina.region.sightlines)
+    assert member_b.dataset_hash() != member_a.dataset_hash()
+    assert member_b.network.options["channels"] == [12, 16]
+    assert member_b.training == member_a.training
     assert not training & cells(carina.evaluation.inside + carina.evaluation.outside)
     for l, b in carina.region.sightlines + carina.evaluation.inside:
         assert 257 <= l <= 303 and abs(b) <= 5
