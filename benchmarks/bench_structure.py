@@ -9,7 +9,9 @@ seed) with the shipped model or ``--model``, then prints the structure metrics o
 ring share and the mean-density variance ratio at 100, 300 and 500 pc smoothing,
 the fingers-of-God index, and the median relative error of the cumulative A_V at
 `cnnext.metrics.REPORT_DISTANCES` (the structure must not be bought with the
-cumulative). The goals of issue 14 are printed beside the numbers.
+cumulative). The goals of issue 14 are printed beside the numbers, and the density
+r at 300 pc within 0-2, 2-4, 4-6 and 6-8 kpc says where along the sightlines the
+map reads the structure.
 
 The truth blurred along each sightline (`cnnext.metrics.blur_along_sightlines`,
 Gaussians of 100, 200 and 300 pc, then of 10, 15 and 20 % of the distance) is
@@ -58,6 +60,9 @@ GOALS = {100: (0.35, 0.03), 300: (0.65, None)}
 BLUR_PC = (100, 200, 300)
 #: ... and widths in proportion to the distance (fraction of it; 20 pc at least)
 BLUR_FRACTIONS = (0.10, 0.15, 0.20)
+#: Ranges of distance (kpc) of the density r at 300 pc printed range by range: where
+#: along the sightlines a map reads the structure, and where it does not
+DISTANCE_RANGES = ((0.0, 2.0), (2.0, 4.0), (4.0, 6.0), (6.0, 8.0))
 BLUR_MIN_PC = 20
 
 
@@ -183,6 +188,18 @@ def _weights(values):
     return out
 
 
+def _r_by_distance(pred, truth, d, scale=0.3):
+    """Density r at ``scale`` (kpc) within each of `DISTANCE_RANGES`, as text."""
+    from cnnext.metrics import density_correlation
+
+    return "/".join(f"{density_correlation(pred, truth, d, scale=scale, d_min=lo, d_max=hi):.2f}"
+                    for lo, hi in DISTANCE_RANGES)
+
+
+def _ranges_label():
+    return "/".join(f"{lo:g}-{hi:g}" for lo, hi in DISTANCE_RANGES) + " kpc"
+
+
 def report(result):
     """Print the structure and cumulative tables of a demo result."""
     s, m = result.structure, result.metrics
@@ -205,6 +222,9 @@ def report(result):
                           if g)
         print(f"{pc:6d} pc  {row['density_r']:9.3f}  {100 * row['ring_share']:9.1f}%  "
               f"{row['mean_density_ratio']:15.2f}x  {goals}")
+    d = np.asarray(result.profile_map.distances, float)
+    print(f"\ndensity r at 300 pc within {_ranges_label()}: "
+          f"{_r_by_distance(result.profile_map.av, result.truth, d)}")
     if "fog_index" in s.meta:
         print(f"\nfingers-of-God index {s.meta['fog_index']:.2f} (1: like the truth; "
               f"radial/tangential correlation length {1000 * s.meta['fog_radial_pred']:.0f}/"
@@ -233,6 +253,11 @@ def report_blurred_truth(result, widths=BLUR_PC, fractions=BLUR_FRACTIONS):
         cells = [f"{_at_scale(s, pc)['density_r']:.3f}, "
                  f"{100 * _at_scale(s, pc)['ring_share']:.1f} %" for pc in (100, 300, 500)]
         print(f"{label:>11}  " + "  ".join(f"{c:>19}" for c in cells))
+    by_range = []
+    for f in fractions:
+        blurred = blur_along_sightlines(truth, d, np.maximum(f * d, BLUR_MIN_PC / 1000))
+        by_range.append(f"{100 * f:.0f} % of d {_r_by_distance(blurred, truth, d)}")
+    print(f"density r at 300 pc within {_ranges_label()}: " + "; ".join(by_range))
 
 
 def main(argv=None):

@@ -265,7 +265,8 @@ def _densities(pred, truth, distances, scale, d_max):
     return p[ok], t[ok], d, ok
 
 
-def density_correlation(pred, truth, distances, *, scale=0.1, d_max=STRUCTURE_DMAX):
+def density_correlation(pred, truth, distances, *, scale=0.1, d_max=STRUCTURE_DMAX,
+                        d_min=0.0):
     """
     Pearson correlation of predicted and true extinction density.
 
@@ -282,6 +283,10 @@ def density_correlation(pred, truth, distances, *, scale=0.1, d_max=STRUCTURE_DM
         Distance nodes (kpc).
     scale, d_max : float
         Smoothing and largest distance (kpc), as in `density`.
+    d_min : float
+        Only the nodes beyond this distance (kpc) count: with ``d_max``, the
+        correlation within one range of distances (the densities are smoothed
+        over the whole sightline first).
 
     Returns
     -------
@@ -296,8 +301,12 @@ def density_correlation(pred, truth, distances, *, scale=0.1, d_max=STRUCTURE_DM
     >>> truth = np.cumsum(np.random.default_rng(1).exponential(size=(5, 10)), axis=1)
     >>> density_correlation(2 * truth, truth, d)  # doctest: +FLOAT_CMP
     1.0
+    >>> density_correlation(2 * truth, truth, d, d_min=0.5)  # nodes at 0.6-1.0 kpc
+    1.0
     """
-    p, t, _, _ = _densities(pred, truth, distances, scale, d_max)
+    p, t, d, _ = _densities(pred, truth, distances, scale, d_max)
+    if d_min > 0:
+        p, t = p[:, d > d_min], t[:, d > d_min]
     if p.size < 2:
         return float("nan")
     p, t = p.ravel() - p.mean(), t.ravel() - t.mean()

@@ -73,6 +73,21 @@ def test_correlation_and_ring_share_numbers():
     assert mean_density_ratio(truth, truth, D) == pytest.approx(1.0)
 
 
+def test_density_correlation_within_a_range_of_distances():
+    truth, rho = _field(50)
+    other, _ = _field(50, seed=1)
+    # right beyond 4 kpc, unrelated before: r by range says where the map is right
+    half = np.where(D > 4.0 + 1e-9, truth - truth[:, [39]] + other[:, [39]], other)
+    assert density_correlation(half, truth, D, d_min=4.0) == pytest.approx(1.0)
+    assert abs(density_correlation(half, truth, D, d_max=4.0)) < 0.1
+    whole = density_correlation(half, truth, D)
+    assert 0.2 < whole < 0.9
+    # the range is taken after smoothing over the whole sightline
+    smoothed = density_correlation(half, truth, D, scale=0.3, d_min=4.1)
+    assert smoothed == pytest.approx(1.0)
+    assert density_correlation(half, truth, D, scale=0.3, d_min=3.9) < 1.0
+
+
 def test_non_finite_sightlines_left_out():
     truth, _ = _field(20)
     pred = truth + np.where(D >= 2.0 - 1e-9, 0.2, 0.0)
