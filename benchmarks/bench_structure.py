@@ -196,6 +196,17 @@ def _r_by_distance(pred, truth, d, scale=0.3):
                     for lo, hi in DISTANCE_RANGES)
 
 
+def _variance_shares(truth, d, scale=0.3):
+    """Each range's share of the truth's density variance about its mean, as text."""
+    from cnnext.metrics import density
+
+    rho, dk = density(truth[np.isfinite(truth).all(axis=1)], d, scale=scale,
+                      d_max=DISTANCE_RANGES[-1][1])
+    dev = (rho - rho.mean()) ** 2
+    return "/".join(f"{dev[:, (dk > lo) & (dk <= hi)].sum() / dev.sum():.2f}"
+                    for lo, hi in DISTANCE_RANGES)
+
+
 def _ranges_label():
     return "/".join(f"{lo:g}-{hi:g}" for lo, hi in DISTANCE_RANGES) + " kpc"
 
@@ -224,7 +235,8 @@ def report(result):
               f"{row['mean_density_ratio']:15.2f}x  {goals}")
     d = np.asarray(result.profile_map.distances, float)
     print(f"\ndensity r at 300 pc within {_ranges_label()}: "
-          f"{_r_by_distance(result.profile_map.av, result.truth, d)}")
+          f"{_r_by_distance(result.profile_map.av, result.truth, d)} (the ranges' shares "
+          f"of the true density's variance {_variance_shares(result.truth, d)})")
     if "fog_index" in s.meta:
         print(f"\nfingers-of-God index {s.meta['fog_index']:.2f} (1: like the truth; "
               f"radial/tangential correlation length {1000 * s.meta['fog_radial_pred']:.0f}/"
