@@ -80,7 +80,7 @@ class DemoResult:
 
 
 def _load_model(model, providers):
-    from .model import CNNModel, default_model_path
+    from .model import CNNModel, default_model_path, regenerate_shipped_hint
 
     if isinstance(model, CNNModel):
         return model
@@ -89,8 +89,7 @@ def _load_model(model, providers):
             f"the shipped model {str(default_model_path())!r} is missing from this "
             f"installation, so the demo cannot run with it: pass another model "
             f"(`cnnext demo --model PATH`), reinstall cnnext, or regenerate it with "
-            f"`cnnext train --preset carina-a --out carina-a.onnx` and `cnnext train "
-            f"--preset carina --average-with carina-a.onnx --out {default_model_path()}`")
+            f"{regenerate_shipped_hint(default_model_path())}")
     return CNNModel(model, providers=providers)
 
 

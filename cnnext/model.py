@@ -180,6 +180,13 @@ class ModelMetadata:
         return model_proto
 
 
+def regenerate_shipped_hint(path):
+    """The commands that regenerate the shipped model at ``path`` (for error messages)."""
+    return ("`cnnext train --preset carina-b --out carina-b.onnx`, the same for carina-c, "
+            "and `cnnext train --preset carina --average-with carina-b.onnx --average-with "
+            f"carina-c.onnx --out {path}` (docs: Training, Reproducing the shipped model)")
+
+
 class CNNModel:
     """
     A cnnext ONNX model, ready to predict extinction profiles from CMDs.
@@ -228,9 +235,7 @@ class CNNModel:
         path = Path(default_model_path() if shipped else os.fspath(path))
         if not path.is_file():
             hint = (" — the shipped model is missing from this installation; regenerate it "
-                    "with `cnnext train --preset carina-a --out carina-a.onnx` and `cnnext "
-                    "train --preset carina --average-with carina-a.onnx --out " + str(path)
-                    + "`") if shipped else ""
+                    "with " + regenerate_shipped_hint(path)) if shipped else ""
             raise ModelFileError(f"model file {str(path)!r} does not exist{hint}")
         self.path = path
         self.sha256 = file_sha256(path)

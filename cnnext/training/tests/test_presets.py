@@ -26,6 +26,16 @@ def test_presets():
     assert member_b.dataset_hash() != member_a.dataset_hash()
     assert member_b.network.options["channels"] == [12, 16]
     assert member_b.training == member_a.training
+    # the fourth, carina-c (a member of the shipped model with carina and carina-b):
+    # carina-b's network on carina-a's sightlines with carina's twelve catalogues,
+    # regularised harder
+    member_c = load_preset("carina-c")
+    assert cells(member_c.region.sightlines) == cells(member_a.region.sightlines)
+    assert member_c.dataset.n_realisations == carina.dataset.n_realisations == 12
+    assert member_c.network.options["channels"] == [12, 16]
+    assert member_c.network.options["dropout"] > member_b.network.options["dropout"]
+    assert member_c.training.weight_decay > member_b.training.weight_decay
+    assert len({member_c.dataset_hash(), member_a.dataset_hash(), carina.dataset_hash()}) == 3
     assert not training & cells(carina.evaluation.inside + carina.evaluation.outside)
     for l, b in carina.region.sightlines + carina.evaluation.inside:
         assert 257 <= l <= 303 and abs(b) <= 5
