@@ -182,9 +182,10 @@ class ModelMetadata:
 
 def regenerate_shipped_hint(path):
     """The commands that regenerate the shipped model at ``path`` (for error messages)."""
-    return ("`cnnext train --preset carina-b --out carina-b.onnx`, the same for carina-c, "
-            "and `cnnext train --preset carina --average-with carina-b.onnx --average-with "
-            f"carina-c.onnx --out {path}` (docs: Training, Reproducing the shipped model)")
+    return ("`cnnext train --preset carina-b --out carina-b.onnx`, `cnnext train --preset "
+            "carina-c --out carina-c.onnx` and `cnnext train --preset carina --average-with "
+            f"carina-b.onnx --average-with carina-c.onnx --out {path}` (docs: Training, "
+            "Reproducing the shipped model)")
 
 
 class CNNModel:

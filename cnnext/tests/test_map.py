@@ -436,8 +436,13 @@ def test_missing_default_model(tmp_path, monkeypatch):
 
     monkeypatch.setattr(cnnext.model, "default_model_path",
                         lambda: tmp_path / "cnnext-carina.onnx")
-    with pytest.raises(ModelFileError, match="cnnext-carina.onnx.*does not exist"):
+    with pytest.raises(ModelFileError, match="cnnext-carina.onnx.*does not exist") as err:
         CNNExtinctionMap(source=object(), cache=False)
+    # the message gives the recipe of the shipped model: the presets of its members
+    load_preset = pytest.importorskip("cnnext.training.presets").load_preset
+    for name in ("carina-b", "carina-c", "carina"):
+        assert f"--preset {name} " in str(err.value)
+        assert load_preset(name).name == name
 
 
 def test_repr_and_profile_map(m):
