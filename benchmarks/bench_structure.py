@@ -231,7 +231,7 @@ def report(result):
         goals = ", ".join(g for g in (f"r >= {r_min:g}" if r_min else "",
                                       f"rings <= {100 * ring_max:g} %" if ring_max else "")
                           if g)
-        print(f"{pc:6d} pc  {row['density_r']:9.3f}  {100 * row['ring_share']:9.1f}%  "
+        print(f"{pc:6d} pc  {row['density_r']:9.3f}  {100 * row['ring_share']:9.2f}%  "
               f"{row['mean_density_ratio']:15.2f}x  {goals}")
     d = np.asarray(result.profile_map.distances, float)
     print(f"\ndensity r at 300 pc within {_ranges_label()}: "

@@ -181,7 +181,25 @@ class ModelMetadata:
 
 
 def regenerate_shipped_hint(path):
-    """The commands that regenerate the shipped model at ``path`` (for error messages)."""
+    """
+    The commands that regenerate the shipped model, for error messages.
+
+    Parameters
+    ----------
+    path : str or path-like
+        Where the regenerated model is to be written.
+
+    Returns
+    -------
+    str
+        The three ``cnnext train`` commands of the shipped model's recipe.
+
+    Examples
+    --------
+    >>> from cnnext.model import regenerate_shipped_hint
+    >>> "--preset carina-c" in regenerate_shipped_hint("cnnext-carina.onnx")
+    True
+    """
     return ("`cnnext train --preset carina-b --out carina-b.onnx`, `cnnext train --preset "
             "carina-c --out carina-c.onnx` and `cnnext train --preset carina --average-with "
             f"carina-b.onnx --average-with carina-c.onnx --out {path}` (docs: Training, "
