@@ -290,6 +290,10 @@ class OptimConfig:
         scales at once, e.g. ``[1, 3]`` for 100 and 300 pc).
     threads : int
         Torch CPU threads (0: torch's default).
+    float16_weights : bool
+        Store the output model's weights as float16: half the file, the
+        arithmetic stays float32 (`~cnnext.training.export.average_models`). Like
+        ``threads``, it does not change the training: a run resumes with either.
     """
 
     epochs: int = 20
@@ -303,6 +307,7 @@ class OptimConfig:
     density_weight: float = 0.0
     density_bins: int = 1
     threads: int = 0
+    float16_weights: bool = False
 
     def __post_init__(self):
         scales = isinstance(self.density_bins, (list, tuple))

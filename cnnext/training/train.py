@@ -391,10 +391,12 @@ def train_model(config, workdir, out, *, device="auto", n_jobs=1, progress_bar=F
     torch.manual_seed(config.seed)
     net = build_network(config.network.arch, spec.shape, len(ds.distances),
                         **config.network.options)
-    # the thread count changes nothing but speed: a run may resume with another
+    # the thread count and the storage of the output change nothing in the training:
+    # a run may resume with another
     tag = json.dumps({"data": config.dataset_hash(), "network": config.network.__dict__,
                       "training": {k: v for k, v in config.training.__dict__.items()
-                                   if k != "threads"}}, sort_keys=True, default=str)
+                                   if k not in ("threads", "float16_weights")}},
+                     sort_keys=True, default=str)
     t0 = time.perf_counter()
     result = fit(net, train, val, spec, config.training, seed=config.seed, device=device,
                  checkpoint_dir=workdir / "checkpoints", tag=tag, progress_bar=progress_bar)
@@ -441,11 +443,12 @@ def train_model(config, workdir, out, *, device="auto", n_jobs=1, progress_bar=F
         average_models([member, *average_with], out, check=False)  # checked below
         scale = calibrate_sigma(CNNModel(out, providers="cpu"), val, spec) if len(val) \
             else 1.0  # no validation examples: the RMS sigma as it is
-        average_models([member, *average_with], out, sigma_scale=scale)
+        average_models([member, *average_with], out, sigma_scale=scale,
+                       float16=config.training.float16_weights)
         log.info("averaged with %d model(s); sigma scaled by %.3f (validation coverage)",
                  len(average_with), scale)
     else:
-        export_onnx(net, out, meta)
+        export_onnx(net, out, meta, float16=config.training.float16_weights)
     metrics = {}
     if evaluate and (config.evaluation.inside or config.evaluation.outside):
         t0 = time.perf_counter()

@@ -170,3 +170,44 @@ def test_average_models_checks_its_members(tmp_path):
     with pytest.raises(FileNotFoundError, match="missing.onnx"):
         average_models([a, tmp_path / "missing.onnx"], tmp_path / "x.onnx")
     assert not (tmp_path / "x.onnx").exists()
+
+
+def test_float16_weights_halve_the_file_not_the_profiles(tmp_path):
+    import onnx
+
+    from cnnext.training.export import FLOAT16_TOLERANCE, average_models
+
+    spec = _small_spec()
+    distances = np.arange(1, 41) * 0.25
+    meta = ModelMetadata(spec, distances, 6, ExtinctionLaw("G23", 3.1))
+    paths = {}
+    for seed in (1, 2):
+        torch.manual_seed(seed)
+        net = build_network("compact", spec.shape, len(distances), channels=(4, 8),
+                            hidden=64)
+        with torch.no_grad():
+            net.head.linear.bias.add_(torch.randn_like(net.head.linear.bias))
+        paths[seed] = export_onnx(net, tmp_path / f"m{seed}.onnx", meta)
+    # the second network alone, stored as float16 (checked against torch on export)
+    half = export_onnx(net, tmp_path / "half.onnx", meta, float16=True)
+    assert half.stat().st_size < 0.6 * paths[2].stat().st_size
+    types = {i.name: i.data_type for i in onnx.load(half).graph.initializer}
+    assert onnx.TensorProto.FLOAT16 in types.values()
+    assert onnx.TensorProto.FLOAT in types.values()  # the small tensors stay float32
+    rng = np.random.default_rng(4)
+    cmds = (0.5 * np.log1p(rng.poisson(2.0, size=(5, *spec.shape)))).astype(np.float32)
+    full = CNNModel(paths[2], providers="cpu").predict(cmds)
+    got = CNNModel(half, providers="cpu").predict(cmds)
+    for a, b in zip(got, full):
+        np.testing.assert_allclose(a, b, rtol=FLOAT16_TOLERANCE, atol=FLOAT16_TOLERANCE)
+        assert not np.array_equal(a, b)  # really rounded
+    assert CNNModel(half, providers="cpu").order == 6
+
+    # an average stored as float16 (its own check passes), and one that takes it
+    # as a member: float16 members are kept as they are
+    avg = average_models([paths[1], paths[2]], tmp_path / "avg.onnx", float16=True)
+    assert avg.stat().st_size < 0.6 * (paths[1].stat().st_size + paths[2].stat().st_size)
+    nested = average_models([avg, paths[1]], tmp_path / "nested.onnx", float16=True)
+    runs = [CNNModel(p, providers="cpu").predict(cmds)[0] for p in (avg, paths[1])]
+    np.testing.assert_allclose(CNNModel(nested, providers="cpu").predict(cmds)[0],
+                               (runs[0] + runs[1]) / 2, rtol=FLOAT16_TOLERANCE)
