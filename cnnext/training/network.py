@@ -145,13 +145,17 @@ class CompactCNN(nn.Module):
         ``obs`` holds the ``(batch, n_obs)`` observation descriptors (offsets from
         `cnnext.observation.REFERENCE`); required when ``n_obs > 0``.
         """
+        return self.head(self.features_of(cmd, obs))
+
+    def features_of(self, cmd, obs=None):
+        """The input of the output layer (``(batch, hidden)``) for a CMD batch."""
         features = self.features(cmd)
         if self.n_obs:
             if obs is None:
                 raise ValueError(f"this network reads {self.n_obs} observation "
                                  f"descriptors beside the CMD: pass obs")
             features = torch.cat([features, obs], dim=1)
-        return self.head(self.dense(features))
+        return self.dense(features)
 
 
 class PaperCNN(nn.Module):
@@ -201,7 +205,11 @@ class PaperCNN(nn.Module):
 
     def forward(self, cmd, obs=None):
         """Return ``(av, sigma)`` (cumulative A_V and 1-sigma, mag) for a CMD batch."""
-        return self.head(self.dense(self.features(cmd)))
+        return self.head(self.features_of(cmd))
+
+    def features_of(self, cmd, obs=None):
+        """The input of the output layer (``(batch, dense[-1])``) for a CMD batch."""
+        return self.dense(self.features(cmd))
 
 
 #: Architectures known to `build_network`.

@@ -290,6 +290,13 @@ class OptimConfig:
         scales at once, e.g. ``[1, 3]`` for 100 and 300 pc).
     threads : int
         Torch CPU threads (0: torch's default).
+    bias_refit_epochs : int
+        After the training, refit the output layer's biases with dropout off for
+        this many passes over the training examples
+        (`~cnnext.training.train.refit_head_bias`): dropout before the softplus
+        increments makes a network read too little dust without it, the more the
+        higher the dropout. 0 (default): no refit. It does not change the
+        training itself: a trained work directory is refitted, not retrained.
     float16_weights : bool
         Store the output model's weights as float16: half the file, the
         arithmetic stays float32 (`~cnnext.training.export.average_models`). Like
@@ -307,6 +314,7 @@ class OptimConfig:
     density_weight: float = 0.0
     density_bins: int = 1
     threads: int = 0
+    bias_refit_epochs: int = 0
     float16_weights: bool = False
 
     def __post_init__(self):

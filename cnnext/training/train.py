@@ -282,6 +282,88 @@ def fit(net, train, val, spec, optim, *, seed=0, device="auto", checkpoint_dir=N
     return result
 
 
+def refit_head_bias(net, train, spec, optim, *, epochs, seed=0, device="auto",
+                    lr=1e-2):
+    """
+    Refit the output layer's biases of a trained network with its dropout off.
+
+    Dropout before the output layer is unbiased for the layer's *linear* output,
+    but the increments are a softplus of it, and the mean of a convex function of
+    a noisy input is larger than the function of its mean (Jensen's inequality):
+    trained with dropout, a network reads smaller increments without it, and the
+    cumulative profile falls short by more the further it goes (with dropout 0.3,
+    -0.43 mag at 8 kpc on the validation examples of ``carina-c``, -0.14 mag
+    after this refit; `fit` leaves the network as it trained). Only the biases
+    of the output layer move (two per distance node), fitted with the training
+    loss on the training examples, whose features are computed once with the
+    network in evaluation mode: the features, and so the structure the network
+    reads, are unchanged.
+
+    Parameters
+    ----------
+    net : `~cnnext.training.network.CompactCNN` or `~cnnext.training.network.PaperCNN`
+        A trained network (``net.head.linear`` is refitted in place).
+    train : `~cnnext.training.dataset.Examples`
+        Training examples.
+    spec : `~cnnext.cmds.CMDSpec`
+        Turns the stored counts into the network input.
+    optim : `~cnnext.training.presets.OptimConfig`
+        Batch size and the loss (``beta``, ``density_weight``, ``density_bins``).
+    epochs : int
+        Passes over the training examples (at least 1).
+    seed : int
+        Seeds the batch order.
+    device : str
+        ``"cpu"``, ``"cuda"`` or ``"auto"``.
+    lr : float
+        Learning rate of Adam on the biases.
+
+    Returns
+    -------
+    bias : `torch.Tensor`
+        The refitted biases (also set in ``net``).
+    """
+    import torch
+
+    from .network import profile_loss
+
+    if int(epochs) < 1:
+        raise ValueError(f"refit_head_bias: epochs must be >= 1, got {epochs!r}")
+    device = resolve_device(device)
+    net.to(device).eval()
+    features, targets = [], []
+    with torch.no_grad():
+        for x, o, y in _batches(train, spec, np.arange(len(train)), 4 * optim.batch_size,
+                                device):
+            features.append(net.features_of(x, o))
+            targets.append(y)
+    features, targets = torch.cat(features), torch.cat(targets)
+    head = net.head
+    bias = head.linear.bias
+    weights = [p for p in net.parameters() if p is not bias]
+    for p in weights:
+        p.requires_grad_(False)
+    opt = torch.optim.Adam([bias], lr=float(lr))
+    try:
+        for epoch in range(int(epochs)):
+            order = torch.from_numpy(
+                np.random.default_rng([seed, epoch, 7]).permutation(len(features)))
+            for start in range(0, len(order), optim.batch_size):
+                sel = order[start:start + optim.batch_size].to(device)
+                av, sigma = head(features[sel])
+                loss = profile_loss(av, sigma, targets[sel], beta=optim.beta,
+                                    density_weight=optim.density_weight,
+                                    density_bins=optim.density_bins)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+    finally:
+        for p in weights:
+            p.requires_grad_(True)
+    net.eval()
+    return bias.detach().cpu().clone()
+
+
 def _validate(net, val, spec, optim, device):
     import torch
 
@@ -323,6 +405,34 @@ class TrainingRun:
     metrics: dict
     fit: FitResult
     timings: dict
+
+
+def _refit_bias_once(net, train, spec, config, checkpoint_dir, tag, device):
+    """
+    `refit_head_bias` as a stage of `train_model`: its result is kept in
+    ``checkpoint_dir``, so that a rerun (to average, to evaluate again) reuses it; a
+    file left by other settings or unreadable is simply redone.
+    """
+    import torch
+
+    epochs = int(config.training.bias_refit_epochs)
+    path = Path(checkpoint_dir) / "bias_refit.pt"
+    bias_tag = json.dumps({"fit": tag, "epochs": epochs}, sort_keys=True)
+    if path.exists():
+        try:
+            state = _load_checkpoint(path, bias_tag)
+        except CheckpointError:
+            state = None
+        if state is not None:
+            with torch.no_grad():
+                net.head.linear.bias.copy_(state["bias"].to(net.head.linear.bias.device))
+            log.info("output biases refitted earlier, read from %s", path)
+            return
+    bias = refit_head_bias(net, train, spec, config.training, epochs=epochs,
+                           seed=config.seed, device=device)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _save_checkpoint(path, {"tag": bias_tag, "bias": bias})
+    log.info("output biases refitted with dropout off (%d epoch(s))", epochs)
 
 
 def train_model(config, workdir, out, *, device="auto", n_jobs=1, progress_bar=False,
@@ -393,15 +503,21 @@ def train_model(config, workdir, out, *, device="auto", n_jobs=1, progress_bar=F
                         **config.network.options)
     # the thread count and the storage of the output change nothing in the training:
     # a run may resume with another
+    # the refit of the output biases is a stage of its own, after this one
     tag = json.dumps({"data": config.dataset_hash(), "network": config.network.__dict__,
                       "training": {k: v for k, v in config.training.__dict__.items()
-                                   if k not in ("threads", "float16_weights")}},
+                                   if k not in ("threads", "float16_weights",
+                                                "bias_refit_epochs")}},
                      sort_keys=True, default=str)
     t0 = time.perf_counter()
     result = fit(net, train, val, spec, config.training, seed=config.seed, device=device,
                  checkpoint_dir=workdir / "checkpoints", tag=tag, progress_bar=progress_bar)
     timings["training"] = time.perf_counter() - t0
     timings["training_total"] = result.seconds
+    if config.training.bias_refit_epochs:
+        t0 = time.perf_counter()
+        _refit_bias_once(net, train, spec, config, workdir / "checkpoints", tag, device)
+        timings["bias_refit"] = time.perf_counter() - t0
     net = net.cpu().eval()
 
     training_meta = {
@@ -415,6 +531,7 @@ def train_model(config, workdir, out, *, device="auto", n_jobs=1, progress_bar=F
         "config": config.to_dict(),
         "network": {"arch": config.network.arch, "parameters": count_parameters(net)},
         "best_epoch": result.best_epoch, "epochs_run": len(result.history),
+        "bias_refit_epochs": config.training.bias_refit_epochs,
         "best_val_loss": result.best_val_loss,
         "dataset_seconds": round(timings["dataset"], 1),
         "training_seconds": round(result.seconds, 1),

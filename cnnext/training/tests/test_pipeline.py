@@ -72,6 +72,28 @@ def test_cli_train_end_to_end(tmp_path, capsys):
     np.testing.assert_array_equal(again.predict(cmds)[0], model.predict(cmds)[0])
     assert len(first) > 0
 
+    # the output biases refitted with dropout off and the weights stored as float16
+    # are stages after the training: the trained network is reused, not retrained
+    work = tmp_path / "work"
+    last = file_sha256(work / "checkpoints" / "last.pt")
+    refit_config = _write_toml(tmp_path / "refit.toml", {**MINI, "training": {
+        **MINI["training"], "bias_refit_epochs": 1, "float16_weights": True}})
+    refit_args = ["train", "--config", str(refit_config), "--workdir", str(work),
+                  "--out", str(tmp_path / "refit.onnx"), "--jobs", "1", "--device", "cpu",
+                  "--no-progress", "--no-evaluate"]
+    assert main(refit_args) == 0
+    assert file_sha256(work / "checkpoints" / "last.pt") == last
+    assert (work / "checkpoints" / "bias_refit.pt").exists()
+    refitted = CNNModel(tmp_path / "refit.onnx", providers="cpu")
+    assert refitted.metadata.training["bias_refit_epochs"] == 1
+    assert (tmp_path / "refit.onnx").stat().st_size < 0.75 * len(first)
+    av_refit = refitted.predict(cmds)[0]
+    assert not np.allclose(av_refit, model.predict(cmds)[0], rtol=1e-3)
+    # run again: the refitted biases are read back, the same model
+    assert main(refit_args) == 0
+    np.testing.assert_array_equal(CNNModel(tmp_path / "refit.onnx",
+                                           providers="cpu").predict(cmds)[0], av_refit)
+
     # a second network (another seed) averaged with the first: the ensemble
     ens = tmp_path / "ens.onnx"
     status = main(["train", "--config", str(config), "--seed", "8", "--workdir",
