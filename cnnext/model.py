@@ -192,18 +192,19 @@ def regenerate_shipped_hint(path):
     Returns
     -------
     str
-        The three ``cnnext train`` commands of the shipped model's recipe.
+        The four ``cnnext train`` commands of the shipped model's recipe.
 
     Examples
     --------
     >>> from cnnext.model import regenerate_shipped_hint
-    >>> "--preset carina-c" in regenerate_shipped_hint("cnnext-carina.onnx")
+    >>> "--preset carina-d" in regenerate_shipped_hint("cnnext-carina.onnx")
     True
     """
-    return ("`cnnext train --preset carina-b --out carina-b.onnx`, `cnnext train --preset "
-            "carina-c --out carina-c.onnx` and `cnnext train --preset carina --average-with "
-            f"carina-b.onnx --average-with carina-c.onnx --out {path}` (docs: Training, "
-            "Reproducing the shipped model)")
+    members = ("carina-b", "carina-c", "carina-d")
+    return (", ".join(f"`cnnext train --preset {m} --out {m}.onnx`" for m in members)
+            + " and `cnnext train --preset carina "
+            + " ".join(f"--average-with {m}.onnx" for m in members)
+            + f" --out {path}` (docs: Training, Reproducing the shipped model)")
 
 
 class CNNModel:

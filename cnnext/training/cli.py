@@ -14,8 +14,9 @@ def add_arguments(parser):
     """Add the ``cnnext train`` options to an `argparse.ArgumentParser`."""
     what = parser.add_mutually_exclusive_group()
     what.add_argument("--preset", default=None,
-                      help="built-in configuration: carina, carina-b and carina-c (the three "
-                           "networks of the shipped model: see --average-with), carina-a "
+                      help="built-in configuration: carina, carina-b, carina-c and carina-d "
+                           "(the four networks of the shipped model: see --average-with), "
+                           "carina-a "
                            "(a network of earlier ones), perseus "
                            "(the real-2MASS validation field of benchmarks/bench_real.py) "
                            "or tiny (about a minute on a CPU); default carina")

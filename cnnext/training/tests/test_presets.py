@@ -25,7 +25,10 @@ def test_presets():
     assert cells(member_b.region.sightlines) == cells(carina.region.sightlines)
     assert member_b.dataset_hash() != member_a.dataset_hash()
     assert member_b.network.options["channels"] == [12, 16]
-    assert member_b.training == member_a.training
+    # the same training, but for the refit of the output biases (the shipped model's
+    # four networks have it, carina-a does not)
+    assert {k: v for k, v in member_b.training.__dict__.items() if k != "bias_refit_epochs"} \
+        == {k: v for k, v in member_a.training.__dict__.items() if k != "bias_refit_epochs"}
     # the fourth, carina-c (a member of the shipped model with carina and carina-b):
     # carina-b's network on carina-a's sightlines with carina's twelve catalogues,
     # regularised harder
@@ -36,6 +39,17 @@ def test_presets():
     assert member_c.network.options["dropout"] > member_b.network.options["dropout"]
     assert member_c.training.weight_decay > member_b.training.weight_decay
     assert len({member_c.dataset_hash(), member_a.dataset_hash(), carina.dataset_hash()}) == 3
+    # the fifth, carina-d: carina-c's regularised network, on four catalogues of
+    # fifteen sightlines of its own, half-way between carina's and carina-a's
+    member_d = load_preset("carina-d")
+    cells_d = cells(member_d.region.sightlines)
+    assert len(cells_d) == 15 and not cells_d & training
+    assert member_d.dataset.n_realisations == member_b.dataset.n_realisations == 4
+    assert member_d.network.options == member_c.network.options
+    assert member_d.training == member_c.training
+    training |= cells_d
+    for member in (carina, member_b, member_c, member_d):
+        assert member.training.bias_refit_epochs == 2
     assert not training & cells(carina.evaluation.inside + carina.evaluation.outside)
     for l, b in carina.region.sightlines + carina.evaluation.inside:
         assert 257 <= l <= 303 and abs(b) <= 5

@@ -18,23 +18,26 @@ def test_shipped_model_matches_preset_and_card():
     entry = registry[path.name]
     assert entry["preset"] == "carina"
     assert entry["sha256"] == file_sha256(path)
-    assert path.stat().st_size < 50e6  # three compact networks
+    assert path.stat().st_size < 40e6  # four compact networks, weights as float16
 
     model = CNNModel(providers="cpu")  # checks the hash again
     meta = model.metadata
     preset = load_preset("carina")
-    # `cnnext train --preset carina-b -o carina-b.onnx`, the same for carina-c, and
-    # `cnnext train --preset carina --average-with carina-b.onnx --average-with
-    # carina-c.onnx` are the recipe of this file (options added since it was trained
-    # take their defaults): an ensemble of the three networks
+    # `cnnext train --preset carina-b -o carina-b.onnx`, the same for carina-c and
+    # carina-d, and `cnnext train --preset carina --average-with carina-b.onnx
+    # --average-with carina-c.onnx --average-with carina-d.onnx` are the recipe of
+    # this file (options added since it was trained take their defaults): an
+    # ensemble of the four networks, each with its output biases refitted
     assert TrainingConfig.from_dict(meta.training["config"]).to_dict() == preset.to_dict()
-    first, second, third = meta.training["members"]
-    assert first["training"]["config"] == meta.training["config"]
-    member_b = TrainingConfig.from_dict(second["training"]["config"])
-    assert member_b.to_dict() == load_preset("carina-b").to_dict()
-    # the third member was trained under another name (the preset's file names only)
-    member_c = TrainingConfig.from_dict(third["training"]["config"]).replace(name="carina-c")
-    assert member_c.to_dict() == load_preset("carina-c").to_dict()
+    members = meta.training["members"]
+    assert members[0]["training"]["config"] == meta.training["config"]
+    for member, name in zip(members, ("carina", "carina-b", "carina-c", "carina-d")):
+        config = TrainingConfig.from_dict(member["training"]["config"])
+        # members were trained under other names (the presets' file names only)
+        assert config.replace(name=name).to_dict() == load_preset(name).to_dict()
+        assert member["training"]["bias_refit_epochs"] == 2
+    assert len(members) == 4
+    assert preset.training.float16_weights
     assert [m["sha256"] for m in meta.training["members"]] == \
         [m["sha256"] for m in entry["members"]]
     # the two CMDs of the default spec and the J-H vs H-Ks colour-colour diagram
