@@ -19,7 +19,7 @@ from ..io.core import atomic_write_bytes
 from ..model import INPUT_NAME, OBS_INPUT_NAME, OUTPUT_NAMES, ModelMetadata
 
 __all__ = ["export_onnx", "network_to_onnx", "check_export", "update_metadata",
-           "average_models", "OPSET"]
+           "average_models", "OPSET", "FLOAT16_TOLERANCE"]
 
 log = logging.getLogger(__name__)
 

@@ -21,8 +21,8 @@ import numpy as np
 from ..exceptions import CheckpointError
 from ..io.core import atomic_open
 
-__all__ = ["fit", "FitResult", "resolve_device", "lr_factor", "predict_torch",
-           "train_model", "TrainingRun"]
+__all__ = ["fit", "FitResult", "refit_head_bias", "resolve_device", "lr_factor",
+           "predict_torch", "train_model", "TrainingRun"]
 
 log = logging.getLogger(__name__)
 
@@ -322,6 +322,26 @@ def refit_head_bias(net, train, spec, optim, *, epochs, seed=0, device="auto",
     -------
     bias : `torch.Tensor`
         The refitted biases (also set in ``net``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from cnnext import CMDSpec
+    >>> from cnnext.training.dataset import Examples
+    >>> from cnnext.training.network import build_network
+    >>> from cnnext.training.presets import OptimConfig
+    >>> from cnnext.training.train import refit_head_bias
+    >>> spec = CMDSpec(n_mag=16, n_colour=16)
+    >>> rng = np.random.default_rng(0)
+    >>> counts = rng.poisson(2.0, size=(64, *spec.shape)).astype(np.uint16)
+    >>> av = np.cumsum(rng.uniform(0, 0.2, (64, 10)), axis=1).astype(np.float32)
+    >>> train = Examples(counts=counts, av=av, n_stars=counts.sum((1, 2, 3)),
+    ...                  sightline=np.zeros(64, np.int16), realisation=np.zeros(64, np.int16))
+    >>> net = build_network("compact", spec.shape, 10, channels=(4,), hidden=16, dropout=0.3)
+    >>> bias = refit_head_bias(net, train, spec, OptimConfig(batch_size=32), epochs=1,
+    ...                        device="cpu")
+    >>> tuple(bias.shape)  # one bias for the increment, one for sigma, per node
+    (20,)
     """
     import torch
 
