@@ -334,6 +334,13 @@ class OptimConfig:
             raise ValueError("training.density_weight must be >= 0")
         self.density_bins = [int(b) for b in bins] if scales else int(bins[0])
         self.density_weight = weights if weighted else weights[0]
+        refit = self.bias_refit_epochs
+        if isinstance(refit, bool) or not isinstance(refit, (int, np.integer)) or refit < 0:
+            raise ValueError("training.bias_refit_epochs must be an integer >= 0 "
+                             f"(0: no refit), got {refit!r}")
+        if not isinstance(self.float16_weights, bool):
+            raise ValueError("training.float16_weights must be true or false, got "
+                             f"{self.float16_weights!r}")
 
 
 @dataclass

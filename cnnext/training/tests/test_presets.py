@@ -131,3 +131,11 @@ def test_density_loss_at_several_scales():
     with pytest.raises(ValueError, match="density_weight"):
         TrainingConfig.from_dict({"training": {"density_weight": [1.0, -1.0],
                                                "density_bins": [1, 3]}})
+
+
+@pytest.mark.parametrize("key, value", [("bias_refit_epochs", -1), ("bias_refit_epochs", 1.5),
+                                        ("bias_refit_epochs", True),
+                                        ("float16_weights", "yes")])
+def test_bad_refit_and_storage_options_name_the_key(key, value):
+    with pytest.raises(ValueError, match=f"training.{key}"):
+        TrainingConfig.from_dict({"training": {key: value}})
