@@ -464,12 +464,7 @@ def _model_card():
                   f"{cell_area(order):.2f} deg²), nested, Galactic"],
         ["Extinction law", f"{law.name}, R_V = {law.Rv:g}: "
          + ", ".join(f"A_{b}/A_V = {law.coefficients[b]:.4f}" for b in ("J", "H", "Ks"))],
-        ["Network", (f"the average of {len(members)} networks (an ensemble: mean profile, "
-                     f"root mean square of the sigmas), each " if len(members) > 1 else "")
-                    + f"``{net.get('arch', '?')}`` "
-                    + (f"({', '.join(f'{k} {v}' for k, v in opts.items())}) " if opts else "")
-                    + f"— {n_weights / 1e6:.2f} M weights"
-                    + (" in all" if len(members) > 1 else "")],
+        ["Network", _network_text(members, net, opts, n_weights, cfg)],
         ["File", f"``{Path(model.path).name}``, {size_mb:.1f} MB, SHA-256 "
                  f"``{model.sha256[:16]}…``; written by cnnext {md.cnnext_version}"],
         ["Fewest stars", f"{md.min_stars} counted stars per cell; fewer gives NaN "
@@ -521,6 +516,37 @@ def _model_card():
     return out
 
 
+def _network_text(members, net, opts, n_weights, cfg):
+    """The summary's network row: one network, or each member of an ensemble."""
+    def one(arch, options):
+        return f"``{arch}``" + (f" ({', '.join(f'{k} {v}' for k, v in options.items())})"
+                                if options else "")
+
+    storage = ("; weights stored as float16, computed in float32"
+               if cfg.get("training", {}).get("float16_weights") else "")
+    if len(members) == 1:
+        return f"{one(net.get('arch', '?'), opts)} — {n_weights / 1e6:.2f} M weights{storage}"
+    parts = []
+    for m in members:
+        mcfg = m.get("config", {})
+        refit = mcfg.get("training", {}).get("bias_refit_epochs", 0)
+        parts.append(f"{mcfg.get('name', '?')}: "
+                     + one(mcfg.get("network", {}).get("arch", "?"),
+                           mcfg.get("network", {}).get("options", {}))
+                     + (f", output biases refitted with dropout off ({refit} passes)"
+                        if refit else ""))
+    return (f"the average of {len(members)} networks (an ensemble: mean profile, root "
+            f"mean square of the sigmas): " + "; ".join(parts)
+            + f" — {n_weights / 1e6:.2f} M weights in all{storage}")
+
+
+def _data_time(seconds):
+    """The data-generation part of a network's time (none when its data were reused)."""
+    if seconds < 1:  # the data were on disk from an earlier run of the same command
+        return "data generation in an earlier run (not timed), "
+    return f"data generation {seconds:,.0f} s, "
+
+
 def _members(training):
     """The training records of a model's networks: its members', or its own."""
     return [m["training"] for m in training.get("members", [])] or [training]
@@ -544,8 +570,10 @@ def _training_lines(tr):
         f"{opt.get('lr', '?')}, weight decay {opt.get('weight_decay', '?')}), batch "
         f"{opt.get('batch_size', '?')}, {tr.get('epochs_run', '?')} epochs (best at "
         f"epoch {tr.get('best_epoch', '?')}, validation loss "
-        f"{tr.get('best_val_loss', float('nan')):.3f}), seed {tr.get('seed', '?')}.",
-        f"- **Time**: data generation {tr.get('dataset_seconds', float('nan')):,.0f} s, "
-        f"training {tr.get('training_seconds', float('nan')):,.0f} s "
+        f"{tr.get('best_val_loss', float('nan')):.3f}), seed {tr.get('seed', '?')}"
+        + (f"; then the output biases refitted with dropout off "
+           f"({tr['bias_refit_epochs']} passes)." if tr.get("bias_refit_epochs") else "."),
+        f"- **Time**: {_data_time(tr.get('dataset_seconds', float('nan')))}training "
+        f"{tr.get('training_seconds', float('nan')):,.0f} s "
         f"(CPU of the development machine).",
     ]
