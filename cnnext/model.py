@@ -197,10 +197,10 @@ def regenerate_shipped_hint(path):
     Examples
     --------
     >>> from cnnext.model import regenerate_shipped_hint
-    >>> "--preset carina-d" in regenerate_shipped_hint("cnnext-carina.onnx")
+    >>> "--preset carina-e" in regenerate_shipped_hint("cnnext-carina.onnx")
     True
     """
-    members = ("carina-b", "carina-c", "carina-d")
+    members = ("carina-c", "carina-d", "carina-e")
     return (", ".join(f"`cnnext train --preset {m} --out {m}.onnx`" for m in members)
             + " and `cnnext train --preset carina "
             + " ".join(f"--average-with {m}.onnx" for m in members)

@@ -14,10 +14,9 @@ def add_arguments(parser):
     """Add the ``cnnext train`` options to an `argparse.ArgumentParser`."""
     what = parser.add_mutually_exclusive_group()
     what.add_argument("--preset", default=None,
-                      help="built-in configuration: carina, carina-b, carina-c and carina-d "
+                      help="built-in configuration: carina, carina-c, carina-d and carina-e "
                            "(the four networks of the shipped model: see --average-with), "
-                           "carina-a "
-                           "(a network of earlier ones), perseus "
+                           "carina-a and carina-b (networks of earlier ones), perseus "
                            "(the real-2MASS validation field of benchmarks/bench_real.py) "
                            "or tiny (about a minute on a CPU); default carina")
     what.add_argument("--config", default=None, metavar="FILE.toml",

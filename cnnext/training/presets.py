@@ -501,9 +501,9 @@ def load_config(path):
 
 def load_preset(name):
     """
-    Return a built-in preset: ``"carina"``, ``"carina-b"``, ``"carina-c"`` and
-    ``"carina-d"`` (the four networks of the shipped model), ``"carina-a"`` (a
-    network of earlier ones),
+    Return a built-in preset: ``"carina"``, ``"carina-c"``, ``"carina-d"`` and
+    ``"carina-e"`` (the four networks of the shipped model), ``"carina-a"`` and
+    ``"carina-b"`` (networks of earlier ones),
     ``"perseus"`` (the real-2MASS validation field) or ``"tiny"`` (about a minute on
     a CPU).
 

@@ -20,7 +20,8 @@ def test_presets():
 
     training = cells(carina.region.sightlines) | cells(member_a.region.sightlines)
     assert len(training) == 30
-    # the third network, carina-b: carina-a's set-up on carina's sightlines, deeper
+    # carina-b (a network of the eighth to tenth models): carina-a's set-up on carina's
+    # sightlines, deeper
     member_b = load_preset("carina-b")
     assert cells(member_b.region.sightlines) == cells(carina.region.sightlines)
     assert member_b.dataset_hash() != member_a.dataset_hash()
@@ -48,7 +49,15 @@ def test_presets():
     assert member_d.network.options == member_c.network.options
     assert member_d.training == member_c.training
     training |= cells_d
-    for member in (carina, member_b, member_c, member_d):
+    # the sixth, carina-e: carina-c's set-up (twelve catalogues) on carina-d's sightlines
+    member_e = load_preset("carina-e")
+    assert cells(member_e.region.sightlines) == cells_d
+    assert member_e.dataset.n_realisations == 12
+    assert member_e.network.options == member_c.network.options
+    assert member_e.training == member_c.training
+    assert member_e.dataset_hash() not in {m.dataset_hash() for m in
+                                           (carina, member_a, member_b, member_c, member_d)}
+    for member in (carina, member_b, member_c, member_d, member_e):
         assert member.training.bias_refit_epochs == 2
     assert not training & cells(carina.evaluation.inside + carina.evaluation.outside)
     for l, b in carina.region.sightlines + carina.evaluation.inside:

@@ -23,15 +23,15 @@ def test_shipped_model_matches_preset_and_card():
     model = CNNModel(providers="cpu")  # checks the hash again
     meta = model.metadata
     preset = load_preset("carina")
-    # `cnnext train --preset carina-b -o carina-b.onnx`, the same for carina-c and
-    # carina-d, and `cnnext train --preset carina --average-with carina-b.onnx
-    # --average-with carina-c.onnx --average-with carina-d.onnx` are the recipe of
+    # `cnnext train --preset carina-c -o carina-c.onnx`, the same for carina-d and
+    # carina-e, and `cnnext train --preset carina --average-with carina-c.onnx
+    # --average-with carina-d.onnx --average-with carina-e.onnx` are the recipe of
     # this file (options added since it was trained take their defaults): an
     # ensemble of the four networks, each with its output biases refitted
     assert TrainingConfig.from_dict(meta.training["config"]).to_dict() == preset.to_dict()
     members = meta.training["members"]
     assert members[0]["training"]["config"] == meta.training["config"]
-    for member, name in zip(members, ("carina", "carina-b", "carina-c", "carina-d")):
+    for member, name in zip(members, ("carina", "carina-c", "carina-d", "carina-e")):
         config = TrainingConfig.from_dict(member["training"]["config"])
         # members were trained under other names (the presets' file names only)
         assert config.replace(name=name).to_dict() == load_preset(name).to_dict()
