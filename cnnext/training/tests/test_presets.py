@@ -26,11 +26,11 @@ def test_presets():
     assert cells(member_b.region.sightlines) == cells(carina.region.sightlines)
     assert member_b.dataset_hash() != member_a.dataset_hash()
     assert member_b.network.options["channels"] == [12, 16]
-    # the same training, but for the refit of the output biases (the shipped model's
-    # four networks have it, carina-a does not)
+    # the same training, but for the refit of the output biases (carina-b and the
+    # shipped model's four networks have it, carina-a does not)
     assert {k: v for k, v in member_b.training.__dict__.items() if k != "bias_refit_epochs"} \
         == {k: v for k, v in member_a.training.__dict__.items() if k != "bias_refit_epochs"}
-    # the fourth, carina-c (a member of the shipped model with carina and carina-b):
+    # carina-c (a member of the shipped model with carina, carina-d and carina-e):
     # carina-b's network on carina-a's sightlines with carina's twelve catalogues,
     # regularised harder
     member_c = load_preset("carina-c")
@@ -40,7 +40,7 @@ def test_presets():
     assert member_c.network.options["dropout"] > member_b.network.options["dropout"]
     assert member_c.training.weight_decay > member_b.training.weight_decay
     assert len({member_c.dataset_hash(), member_a.dataset_hash(), carina.dataset_hash()}) == 3
-    # the fifth, carina-d: carina-c's regularised network, on four catalogues of
+    # carina-d: carina-c's regularised network, on four catalogues of
     # fifteen sightlines of its own, half-way between carina's and carina-a's
     member_d = load_preset("carina-d")
     cells_d = cells(member_d.region.sightlines)
@@ -49,7 +49,7 @@ def test_presets():
     assert member_d.network.options == member_c.network.options
     assert member_d.training == member_c.training
     training |= cells_d
-    # the sixth, carina-e: carina-c's set-up (twelve catalogues) on carina-d's sightlines
+    # carina-e: carina-c's set-up (twelve catalogues) on carina-d's sightlines
     member_e = load_preset("carina-e")
     assert cells(member_e.region.sightlines) == cells_d
     assert member_e.dataset.n_realisations == 12
