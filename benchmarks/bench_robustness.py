@@ -204,6 +204,7 @@ def resolution_reference(sky, distances, fractions=(0.10, 0.15, 0.20)):
     d = np.asarray(distances, float)
     out = []
     for f in fractions:
+        # 20 pc at least, as in bench_structure.py
         blurred = blur_along_sightlines(truth, d, np.maximum(f * d, 0.02))
         r = [density_correlation(blurred, truth, d, scale=s) for s in (0.1, 0.3)]
         out.append(f"{100 * f:.0f} % of d {r[0]:.2f}/{r[1]:.2f}")

@@ -63,11 +63,14 @@ def default_model_path():
     return Path(str(resources.files("cnnext") / "data" / SHIPPED_MODEL))
 
 
-def _shipped_hashes():
+def _registry():
+    """The shipped models' records (``cnnext/data/models.json``), by file name."""
     path = Path(str(resources.files("cnnext") / "data" / "models.json"))
-    if not path.exists():
-        return {}
-    return {name: entry["sha256"] for name, entry in json.loads(path.read_text()).items()}
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def _shipped_hashes():
+    return {name: entry["sha256"] for name, entry in _registry().items()}
 
 
 @dataclass
@@ -192,7 +195,8 @@ def regenerate_shipped_hint(path):
     Returns
     -------
     str
-        The four ``cnnext train`` commands of the shipped model's recipe.
+        The ``cnnext train`` commands of the shipped model's recipe: one per member
+        preset recorded in ``cnnext/data/models.json``, then the average.
 
     Examples
     --------
@@ -200,11 +204,14 @@ def regenerate_shipped_hint(path):
     >>> "--preset carina-e" in regenerate_shipped_hint("cnnext-carina.onnx")
     True
     """
-    members = ("carina-c", "carina-d", "carina-e")
+    entry = _registry().get(SHIPPED_MODEL, {})
+    preset = entry.get("preset", "carina")
+    # the first member is the network the last command trains; the others it averages
+    members = [m["preset"] for m in entry.get("members", [])][1:]
     return (", ".join(f"`cnnext train --preset {m} --out {m}.onnx`" for m in members)
-            + " and `cnnext train --preset carina "
-            + " ".join(f"--average-with {m}.onnx" for m in members)
-            + f" --out {path}` (docs: Training, Reproducing the shipped model)")
+            + (" and " if members else "") + f"`cnnext train --preset {preset} "
+            + "".join(f"--average-with {m}.onnx " for m in members)
+            + f"--out {path}` (docs: Training, Reproducing the shipped model)")
 
 
 class CNNModel:

@@ -521,9 +521,9 @@ def train_model(config, workdir, out, *, device="auto", n_jobs=1, progress_bar=F
     torch.manual_seed(config.seed)
     net = build_network(config.network.arch, spec.shape, len(ds.distances),
                         **config.network.options)
-    # the thread count and the storage of the output change nothing in the training:
-    # a run may resume with another
-    # the refit of the output biases is a stage of its own, after this one
+    # the thread count and the storage of the output change nothing in the training,
+    # and the refit of the output biases is a stage of its own after it: a run may
+    # resume with other values of these
     tag = json.dumps({"data": config.dataset_hash(), "network": config.network.__dict__,
                       "training": {k: v for k, v in config.training.__dict__.items()
                                    if k not in ("threads", "float16_weights",
