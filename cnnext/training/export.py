@@ -215,8 +215,8 @@ def check_export(net, path, *, n=8, seed=0, atol=1e-5, rtol=1e-5):
 
 
 #: Tolerances of the checks of a file whose weights are stored as float16: rounding a
-#: weight to float16 changes it by up to 2**-11 of itself; on the shipped ensemble the
-#: profiles move by at most ~0.4 % (and the demo's structure metrics not at all).
+#: weight to float16 changes it by up to 2**-11 of itself; for the same ensemble stored
+#: both ways, ``benchmarks/bench_structure.py`` prints the same demo figures.
 FLOAT16_TOLERANCE = 1e-2
 
 
