@@ -35,12 +35,24 @@ mixed with its HEALPix neighbours'; ``--neighbour-iterations`` passes), with the
 same metrics and tables: does sharing between sightlines shorten the fingers of
 God without blurring the clouds?
 
+``--seed`` picks the mock sky (the demo's, 2022, by default). One sky is one
+draw of its clouds, arm and stars: a model that reads one sky's near dust a little
+high may read another's right. Given several seeds (a comma list), each model
+maps each sky, and the full tables are followed by a summary, one line per sky
+and model (density r at 100 and 300 pc, ring share at 100 pc, fingers-of-God
+index, median relative error of the cumulative at 1-8 kpc), with the truth
+blurred by 15 % of the distance on each sky as its reference (a sky whose clouds
+share their distances has a ring share even at that resolution), the mean over
+the skies, and for every model after the first its difference from the first,
+sky by sky, as mean ± standard error over the skies.
+
 Usage::
 
     python benchmarks/bench_structure.py
     python benchmarks/bench_structure.py --model my-model.onnx --quick
     python benchmarks/bench_structure.py --model old.onnx --model new.onnx --plots plots/
     python benchmarks/bench_structure.py --neighbours 0,0.25,0.5,0.75
+    python benchmarks/bench_structure.py --model old.onnx --model new.onnx --seed 2022,1,2,3,4
 """
 
 import argparse
@@ -272,12 +284,105 @@ def report_blurred_truth(result, widths=BLUR_PC, fractions=BLUR_FRACTIONS):
     print(f"density r at 300 pc within {_ranges_label()}: " + "; ".join(by_range))
 
 
+def sky_figures(result):
+    """The summary figures of one map: r and rings at 100/300 pc, FoG, cumulative errors."""
+    r100, r300 = _at_scale(result.structure, 100), _at_scale(result.structure, 300)
+    return {"r100": float(r100["density_r"]), "r300": float(r300["density_r"]),
+            "rings100": 100 * float(r100["ring_share"]),
+            "fog": float(result.structure.meta.get("fog_index", np.nan)),
+            "cum": [100 * float(row["median_rel_err"]) for row in result.metrics]}
+
+
+def blurred_figures(result, fraction=0.15):
+    """`sky_figures` of the truth blurred along each sightline by ``fraction`` of d."""
+    from cnnext.metrics import blur_along_sightlines, structure_metrics
+
+    truth = np.asarray(result.truth, float)
+    d = np.asarray(result.profile_map.distances, float)
+    s = structure_metrics(blur_along_sightlines(truth, d, np.maximum(fraction * d,
+                                                                     BLUR_MIN_PC / 1000)),
+                          truth, d)
+    return {"r100": float(_at_scale(s, 100)["density_r"]),
+            "r300": float(_at_scale(s, 300)["density_r"]),
+            "rings100": 100 * float(_at_scale(s, 100)["ring_share"]),
+            "fog": np.nan, "cum": []}
+
+
+def _summary_line(seed, label, f, width):
+    cum = "/".join(f"{v:.1f}" for v in f["cum"]) if f["cum"] else "-"
+    fog = f"{f['fog']:.2f}" if np.isfinite(f["fog"]) else "-"
+    return (f"{seed:>6}  {label:<{width}}  {f['r100']:.3f}  {f['r300']:.3f}  "
+            f"{f['rings100']:5.2f} %  {fog:>4}  {cum}")
+
+
+def report_skies(skies, labels, distances):
+    """
+    Print the summary of several mock skies.
+
+    ``skies`` maps each seed to ``{"reference": figures, label: figures, ...}``
+    (`blurred_figures`, `sky_figures`); ``labels`` are the maps in order, the
+    first being the one the others are compared with.
+    """
+    blur = "truth, 15 %-of-d blur"
+    width = max(len(x) for x in [*labels, blur])
+    print(f"{len(skies)} mock skies: density r at 100/300 pc, ring share at 100 pc, "
+          f"fingers-of-God index, median relative error (%) of the cumulative at "
+          f"{'/'.join(f'{d:g}' for d in distances)} kpc")
+    print(f"{'seed':>6}  {'map':<{width}}  r100   r300   rings100   FoG  cumulative")
+    for seed, figures in skies.items():
+        print(_summary_line(seed, blur, figures["reference"], width))
+        for label in labels:
+            print(_summary_line(seed, label, figures[label], width))
+    for label in ["reference", *labels]:
+        rows = [skies[s][label] for s in skies]
+        mean = {key: float(np.mean([f[key] for f in rows]))
+                for key in ("r100", "r300", "rings100", "fog")}
+        mean["cum"] = list(np.mean([f["cum"] for f in rows], axis=0)) if rows[0]["cum"] else []
+        print(_summary_line("mean", blur if label == "reference" else label, mean, width))
+    if len(skies) < 2:
+        return
+
+    def paired(label, other):
+        """Mean and standard error over the skies of ``label``'s figures minus ``other``'s."""
+        out = {}
+        keys = ("r100", "r300", "rings100", "cum")
+        for key in keys if skies[next(iter(skies))][other]["cum"] else keys[:3]:
+            diff = np.array([np.subtract(skies[s][label][key], skies[s][other][key])
+                             for s in skies])
+            out[key] = (diff.mean(axis=0), diff.std(axis=0, ddof=1) / np.sqrt(len(diff)))
+        return out
+
+    def text(diff):
+        return "; ".join(f"{name} {diff[key][0]:+.3f} ± {diff[key][1]:.3f}" for key, name in
+                         (("r100", "r100"), ("r300", "r300"),
+                          ("rings100", "rings100 (points)")))
+
+    print("\nmean ± standard error over the skies of the differences, sky by sky:")
+    for label in labels:
+        print(f"{label} minus the blurred truth: {text(paired(label, 'reference'))}")
+    for label in labels[1:]:
+        diff = paired(label, labels[0])
+        cum = ", ".join(f"{d:g} kpc {m:+.1f} ± {e:.1f}"
+                        for d, m, e in zip(distances, *diff["cum"]))
+        print(f"{label} minus {labels[0]}: {text(diff)}; cumulative error (points) {cum}")
+
+
+def _seeds(value):
+    """The ``--seed`` option: one seed or a comma list."""
+    seeds = [int(part) for part in str(value).split(",") if part.strip()]
+    if not seeds or len(set(seeds)) < len(seeds):
+        raise argparse.ArgumentTypeError(f"need distinct seeds, got {value!r}")
+    return seeds
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", action="append", default=None,
                         help="ONNX model (default: the shipped one); may be repeated")
     parser.add_argument("--quick", action="store_true", help="the demo's small region")
-    parser.add_argument("--seed", type=int, default=2022, help="mock sky seed (demo's)")
+    parser.add_argument("--seed", type=_seeds, default=[2022],
+                        help="mock sky seed (default: the demo's, 2022), or a comma list: "
+                             "each model maps each sky, then a summary over the skies")
     parser.add_argument("--outdir", default=None,
                         help="keep the demo's map, tables and figures here (one "
                              "subdirectory per model when there are several)")
@@ -293,28 +398,48 @@ def main(argv=None):
     weights = _weights(args.neighbours)
     logging.basicConfig(level=logging.WARNING)
     models = args.model or [None]
-    results = []
-    for i, model in enumerate(models):
-        t0 = time.perf_counter()
-        outdir = args.outdir
-        if outdir is not None and len(models) > 1:
-            outdir = Path(outdir) / f"{i}-{Path(model).stem if model else 'shipped'}"
-        if i:
-            print("\n" + "-" * 78 + "\n")
-        result = run(model, quick=args.quick, seed=args.seed, outdir=outdir)
-        report(result)
-        print(f"\n{time.perf_counter() - t0:.1f} s")
-        if not i:  # the same sky for every model: one reference
-            print()
-            report_blurred_truth(result)
-        results.append(result)
-        for w in weights:
-            print("\n" + "- " * 39 + "\n")
-            report(with_neighbours(result, w, iterations=args.neighbour_iterations))
-    if args.plots is not None:
-        Path(args.plots).mkdir(parents=True, exist_ok=True)
-        path = face_on_figure(results, Path(args.plots) / "face_on_before_after.png")
-        print(f"\nfigure {path}")
+    labels = [Path(m).name if m else "shipped" for m in models]
+    if len(set(labels)) < len(labels):
+        labels = [f"{i}: {x}" for i, x in enumerate(labels)]
+    skies = {}
+    for k, seed in enumerate(args.seed):
+        if len(args.seed) > 1:
+            print(("\n" + "=" * 78 + "\n\n" if k else "") + f"mock sky, seed {seed}\n")
+        results, figures = [], {}
+        for i, model in enumerate(models):
+            t0 = time.perf_counter()
+            outdir = args.outdir
+            if outdir is not None and len(models) > 1:
+                outdir = Path(outdir) / f"{i}-{Path(model).stem if model else 'shipped'}"
+            if outdir is not None and len(args.seed) > 1:
+                outdir = Path(outdir) / f"seed-{seed}"
+            if i:
+                print("\n" + "-" * 78 + "\n")
+            result = run(model, quick=args.quick, seed=seed, outdir=outdir)
+            report(result)
+            print(f"\n{time.perf_counter() - t0:.1f} s")
+            if not i:  # the same sky for every model: one reference
+                print()
+                report_blurred_truth(result)
+                figures["reference"] = blurred_figures(result)
+            results.append(result)
+            figures[labels[i]] = sky_figures(result)
+            for w in weights:
+                print("\n" + "- " * 39 + "\n")
+                smoothed = with_neighbours(result, w, iterations=args.neighbour_iterations)
+                report(smoothed)
+                figures[f"{labels[i]}, neighbours {w:g}"] = sky_figures(smoothed)
+        skies[seed] = figures
+        if args.plots is not None and not k:  # the figure of the first sky
+            Path(args.plots).mkdir(parents=True, exist_ok=True)
+            path = face_on_figure(results, Path(args.plots) / "face_on_before_after.png")
+            print(f"\nfigure {path}")
+    if len(skies) > 1:
+        from cnnext.demo import METRIC_DISTANCES
+
+        print("\n" + "=" * 78 + "\n")
+        report_skies(skies, [x for x in skies[args.seed[0]] if x != "reference"],
+                     METRIC_DISTANCES)
 
 
 if __name__ == "__main__":
