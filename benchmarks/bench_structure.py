@@ -43,8 +43,9 @@ and model (density r at 100 and 300 pc, ring share at 100 pc, fingers-of-God
 index, median relative error of the cumulative at 1-8 kpc), with the truth
 blurred by 15 % of the distance on each sky as its reference (a sky whose clouds
 share their distances has a ring share even at that resolution), the mean over
-the skies, and for every model after the first its difference from the first,
-sky by sky, as mean ± standard error over the skies.
+the skies, and the differences, sky by sky, of every model from the blurred
+truth and of every model after the first from the first, as mean ± standard
+error over the skies. ``--plots`` draws the first sky.
 
 Usage::
 
