@@ -52,7 +52,8 @@ def shipped_metrics(model):
           f"sha256 {model.sha256[:12]}), {tr.get('n_train', '?')} training / "
           f"{tr.get('n_val', '?')} validation examples, best epoch "
           f"{tr.get('best_epoch', '?')} of {tr.get('epochs_run', '?')}")
-    print(f"wall time: data generation {tr.get('dataset_seconds', float('nan')):.0f} s, "
+    data = tr.get("dataset_seconds")
+    print(f"wall time: data generation {float('nan') if data is None else data:.0f} s, "
           f"training {tr.get('training_seconds', float('nan')):.0f} s")
     rows = []
     for group in ("inside", "outside"):

@@ -541,8 +541,10 @@ def _network_text(members, net, opts, n_weights, cfg):
 
 
 def _data_time(seconds):
-    """The data-generation part of a network's time (none when its data were reused)."""
-    if seconds < 1:  # the data were on disk from an earlier run of the same command
+    """The data-generation part of a network's time (none when it was not kept)."""
+    # None: made by a version that kept no time; below 1 s: the data were on disk
+    # from an earlier run and the model's metadata holds that run's 0 s
+    if seconds is None or seconds < 1:
         return "data generation in an earlier run (not timed), "
     return f"data generation {seconds:,.0f} s, "
 

@@ -20,6 +20,7 @@ parallel over catalogues and resumes: finished chunks are never recomputed.
 
 import json
 import logging
+import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -303,14 +304,20 @@ def _check_manifest(root, info):
                              f"model); use another --workdir")
         old["splits"].update({k: v for k, v in info["splits"].items()})
         info = {**info, **old, "splits": old["splits"]}  # keys it lacks are added
-    root.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(info, indent=1))
+    _write_manifest(root, info)
     return info
+
+
+def _write_manifest(root, info):
+    root.mkdir(parents=True, exist_ok=True)
+    with atomic_open(root / "manifest.json") as fh:
+        fh.write(json.dumps(info, indent=1).encode())
 
 
 def _run_splits(config, workdir, splits, *, n_jobs=1, progress_bar=False):
     root = Path(workdir) / "dataset"
     info = _check_manifest(root, _manifest(config, splits))
+    t0 = time.perf_counter()
     gen = _Generator(config)
     chunk = config.dataset.chunk_size
     tasks, total, done = [], 0, 0
@@ -356,6 +363,17 @@ def _run_splits(config, workdir, splits, *, n_jobs=1, progress_bar=False):
     if n_stars_seen:
         log.info("dataset: %d catalogues made, %d-%d intrinsic stars each", len(tasks),
                  min(n_stars_seen), max(n_stars_seen))
+    # Wall seconds spent making these splits' examples, over every run that made
+    # some (an interrupted generation resumes), so that a rerun on a complete
+    # dataset still knows what it cost; None where chunks on disk were made by a
+    # version that kept no time.
+    seconds = info.setdefault("generation_seconds", {})
+    key = ",".join(splits)
+    if key not in seconds:
+        seconds[key] = None if done else 0.0
+    if tasks and seconds[key] is not None:
+        seconds[key] = round(seconds[key] + time.perf_counter() - t0, 1)
+    _write_manifest(root, info)
     return info
 
 
@@ -377,7 +395,10 @@ def generate_dataset(config, workdir, *, n_jobs=1, progress_bar=False):
     -------
     info : dict
         The manifest: configuration hash, spec, distances, ``cells`` of the training
-        sightlines, ``mag_limits`` of the mock observation, source description.
+        sightlines, ``mag_limits`` of the mock observation, source description,
+        ``generation_seconds`` (``"train"``: wall seconds spent making the examples,
+        summed over the runs that made some; `None` for chunks made by a cnnext
+        version that did not keep the time).
     """
     info = _run_splits(config, workdir, ("train",), n_jobs=n_jobs, progress_bar=progress_bar)
     info["cells"] = info["splits"]["train"]["cells"]

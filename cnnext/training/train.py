@@ -553,7 +553,8 @@ def train_model(config, workdir, out, *, device="auto", n_jobs=1, progress_bar=F
         "best_epoch": result.best_epoch, "epochs_run": len(result.history),
         "bias_refit_epochs": config.training.bias_refit_epochs,
         "best_val_loss": result.best_val_loss,
-        "dataset_seconds": round(timings["dataset"], 1),
+        # the generation's own time, also when this run found the examples on disk
+        "dataset_seconds": info.get("generation_seconds", {}).get("train"),
         "training_seconds": round(result.seconds, 1),
         "source": info["source"],
     }

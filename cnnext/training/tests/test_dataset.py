@@ -123,3 +123,25 @@ def test_dense_structure_and_young_stars(tmp_path, mini_config):
         base.replace(dataset={"dense_fraction": -0.1})
     with pytest.raises(ValueError, match="dataset.dense_index"):
         base.replace(dataset={"dense_index": [0.5, 2.0]})
+
+
+def test_generation_seconds_are_kept(tmp_path, mini_config):
+    # the wall time of making the examples is kept in the manifest, summed over the
+    # runs that made some: a rerun on a complete dataset still knows what it cost
+    path = tmp_path / "dataset" / "manifest.json"
+    first = generate_dataset(mini_config, tmp_path, n_jobs=1)["generation_seconds"]["train"]
+    assert first > 0
+    assert generate_dataset(mini_config, tmp_path)["generation_seconds"]["train"] == first
+    next(iter((tmp_path / "dataset" / "train").glob("*.npz"))).unlink()
+    resumed = generate_dataset(mini_config, tmp_path)["generation_seconds"]["train"]
+    assert resumed > first
+    assert json.loads(path.read_text())["generation_seconds"]["train"] == resumed
+    # the evaluation sets keep their own
+    generate_evaluation_set(mini_config, tmp_path, n_jobs=1)
+    kept = json.loads(path.read_text())["generation_seconds"]
+    assert kept["train"] == resumed and kept["eval_inside,eval_outside"] > 0
+    # chunks made by a version that kept no time: unknown, not the rerun's 0 s
+    stored = json.loads(path.read_text())
+    del stored["generation_seconds"]
+    path.write_text(json.dumps(stored))
+    assert generate_dataset(mini_config, tmp_path)["generation_seconds"]["train"] is None

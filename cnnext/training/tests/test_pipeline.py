@@ -71,6 +71,8 @@ def test_cli_train_end_to_end(tmp_path, capsys):
     cmds = np.random.default_rng(0).uniform(0, 2, size=(4, *model.spec.shape))
     np.testing.assert_array_equal(again.predict(cmds)[0], model.predict(cmds)[0])
     assert len(first) > 0
+    # the metadata keep the generation's time, not the rerun's 0 s
+    assert again.metadata.training["dataset_seconds"] == meta.training["dataset_seconds"] > 0
 
     # the output biases refitted with dropout off and the weights stored as float16
     # are stages after the training: the trained network is reused, not retrained
