@@ -372,7 +372,7 @@ def _run_splits(config, workdir, splits, *, n_jobs=1, progress_bar=False):
     if key not in seconds:
         seconds[key] = None if done else 0.0
     if tasks and seconds[key] is not None:
-        seconds[key] = round(seconds[key] + time.perf_counter() - t0, 1)
+        seconds[key] += time.perf_counter() - t0
     _write_manifest(root, info)
     return info
 

@@ -455,6 +455,11 @@ def _refit_bias_once(net, train, spec, config, checkpoint_dir, tag, device):
     log.info("output biases refitted with dropout off (%d epoch(s))", epochs)
 
 
+def _rounded(seconds):
+    """Seconds to a tenth, or None where they are not known."""
+    return None if seconds is None else round(seconds, 1)
+
+
 def train_model(config, workdir, out, *, device="auto", n_jobs=1, progress_bar=False,
                 evaluate=True, average_with=()):
     """
@@ -554,7 +559,7 @@ def train_model(config, workdir, out, *, device="auto", n_jobs=1, progress_bar=F
         "bias_refit_epochs": config.training.bias_refit_epochs,
         "best_val_loss": result.best_val_loss,
         # the generation's own time, also when this run found the examples on disk
-        "dataset_seconds": info.get("generation_seconds", {}).get("train"),
+        "dataset_seconds": _rounded(info.get("generation_seconds", {}).get("train")),
         "training_seconds": round(result.seconds, 1),
         "source": info["source"],
     }

@@ -71,8 +71,12 @@ def test_cli_train_end_to_end(tmp_path, capsys):
     cmds = np.random.default_rng(0).uniform(0, 2, size=(4, *model.spec.shape))
     np.testing.assert_array_equal(again.predict(cmds)[0], model.predict(cmds)[0])
     assert len(first) > 0
-    # the metadata keep the generation's time, not the rerun's 0 s
-    assert again.metadata.training["dataset_seconds"] == meta.training["dataset_seconds"] > 0
+    # the metadata keep the generation's time (kept in the dataset's manifest), not
+    # the rerun's 0 s
+    manifest = json.loads((tmp_path / "work" / "dataset" / "manifest.json").read_text())
+    assert manifest["generation_seconds"]["train"] > 0
+    assert meta.training["dataset_seconds"] == round(manifest["generation_seconds"]["train"], 1)
+    assert again.metadata.training["dataset_seconds"] == meta.training["dataset_seconds"]
 
     # the output biases refitted with dropout off and the weights stored as float16
     # are stages after the training: the trained network is reused, not retrained
