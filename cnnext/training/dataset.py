@@ -334,6 +334,25 @@ def _run_splits(config, workdir, splits, *, n_jobs=1, progress_bar=False):
                     tasks.append((gen, root, split, i, l, b, r, missing))
     if done:
         log.info("dataset: %d of %d examples already on disk", done, total)
+    # Wall seconds spent making these splits' examples, summed over every run that
+    # made some (an interrupted one too: the generation resumes), so that a rerun
+    # on a complete dataset still knows what it cost; None where chunks on disk
+    # were made by a version that kept no time.
+    seconds = info.setdefault("generation_seconds", {})
+    key = ",".join(splits)
+    if key not in seconds:
+        seconds[key] = None if done else 0.0
+    try:
+        _make_chunks(tasks, total, done, n_jobs, progress_bar)
+    finally:
+        if tasks and seconds[key] is not None:
+            seconds[key] += time.perf_counter() - t0
+        _write_manifest(root, info)
+    return info
+
+
+def _make_chunks(tasks, total, done, n_jobs, progress_bar):
+    """Run the catalogue tasks of `_run_splits`, in worker processes if ``n_jobs > 1``."""
     bar = None
     if progress_bar and tasks:
         from tqdm.auto import tqdm
@@ -363,18 +382,6 @@ def _run_splits(config, workdir, splits, *, n_jobs=1, progress_bar=False):
     if n_stars_seen:
         log.info("dataset: %d catalogues made, %d-%d intrinsic stars each", len(tasks),
                  min(n_stars_seen), max(n_stars_seen))
-    # Wall seconds spent making these splits' examples, over every run that made
-    # some (an interrupted generation resumes), so that a rerun on a complete
-    # dataset still knows what it cost; None where chunks on disk were made by a
-    # version that kept no time.
-    seconds = info.setdefault("generation_seconds", {})
-    key = ",".join(splits)
-    if key not in seconds:
-        seconds[key] = None if done else 0.0
-    if tasks and seconds[key] is not None:
-        seconds[key] += time.perf_counter() - t0
-    _write_manifest(root, info)
-    return info
 
 
 def generate_dataset(config, workdir, *, n_jobs=1, progress_bar=False):

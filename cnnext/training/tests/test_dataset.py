@@ -145,3 +145,29 @@ def test_generation_seconds_are_kept(tmp_path, mini_config):
     del stored["generation_seconds"]
     path.write_text(json.dumps(stored))
     assert generate_dataset(mini_config, tmp_path)["generation_seconds"]["train"] is None
+
+
+def test_generation_seconds_of_an_interrupted_run(tmp_path, mini_config, monkeypatch):
+    # a generation interrupted after its first catalogue keeps the time it spent,
+    # and the resumed run adds its own
+    from cnnext.training import dataset
+
+    original = dataset._catalogue_task
+    calls = []
+
+    def interrupted(task):
+        calls.append(task)
+        if len(calls) > 1:
+            raise KeyboardInterrupt
+        return original(task)
+
+    monkeypatch.setattr(dataset, "_catalogue_task", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        generate_dataset(mini_config, tmp_path, n_jobs=1)
+    path = tmp_path / "dataset" / "manifest.json"
+    partial = json.loads(path.read_text())["generation_seconds"]["train"]
+    assert partial > 0
+    monkeypatch.setattr(dataset, "_catalogue_task", original)
+    info = generate_dataset(mini_config, tmp_path, n_jobs=1)
+    assert info["generation_seconds"]["train"] > partial
+    assert len(load_examples(tmp_path, "train", config=mini_config)) == 12
