@@ -284,7 +284,12 @@ def report(result):
 
 
 def report_blurred_truth(result, widths=BLUR_PC, fractions=BLUR_FRACTIONS):
-    """Print the structure metrics of the demo's truth blurred along its sightlines."""
+    """
+    Print the structure metrics of the demo's truth blurred along its sightlines.
+
+    Returns the structure tables of the blurs in proportion to the distance, by
+    fraction of the distance.
+    """
     from cnnext.metrics import blur_along_sightlines, structure_metrics
 
     truth = np.asarray(result.truth, float)
@@ -292,43 +297,35 @@ def report_blurred_truth(result, widths=BLUR_PC, fractions=BLUR_FRACTIONS):
     print("reference: the truth blurred along each sightline (no favoured distance)")
     print(f"{'Gaussian':>11}  " + "  ".join(f"{'r, rings at ' + str(pc) + ' pc':>19}"
                                              for pc in (100, 300, 500)))
-    references = [(f"{width:d} pc", np.full(d.size, width / 1000)) for width in widths]
-    references += [(f"{100 * f:.0f} % of d", np.maximum(f * d, BLUR_MIN_PC / 1000))
+    references = [(f"{width:d} pc", None, np.full(d.size, width / 1000)) for width in widths]
+    references += [(f"{100 * f:.0f} % of d", f, np.maximum(f * d, BLUR_MIN_PC / 1000))
                    for f in fractions]
-    for label, sigma in references:
-        s = structure_metrics(blur_along_sightlines(truth, d, sigma), truth, d)
+    tables, by_range = {}, []
+    for label, fraction, sigma in references:
+        blurred = blur_along_sightlines(truth, d, sigma)
+        s = structure_metrics(blurred, truth, d)
         cells = [f"{_at_scale(s, pc)['density_r']:.3f}, "
                  f"{100 * _at_scale(s, pc)['ring_share']:.1f} %" for pc in (100, 300, 500)]
         print(f"{label:>11}  " + "  ".join(f"{c:>19}" for c in cells))
-    by_range = []
-    for f in fractions:
-        blurred = blur_along_sightlines(truth, d, np.maximum(f * d, BLUR_MIN_PC / 1000))
-        by_range.append(f"{100 * f:.0f} % of d {_r_by_distance(blurred, truth, d)}")
+        if fraction is not None:
+            tables[fraction] = s
+            by_range.append(f"{label} {_r_by_distance(blurred, truth, d)}")
     print(f"density r at 300 pc within {_ranges_label()}: " + "; ".join(by_range))
+    return tables
 
 
-def sky_figures(result):
-    """The summary figures of one map: r and rings at 100/300 pc, FoG, cumulative errors."""
-    r100, r300 = _at_scale(result.structure, 100), _at_scale(result.structure, 300)
+def sky_figures(structure, metrics=None):
+    """
+    The summary figures of one map (or blurred truth) on one sky: density r and
+    ring share at 100/300 pc, fingers-of-God index, cumulative errors (none
+    without ``metrics``).
+    """
+    r100, r300 = _at_scale(structure, 100), _at_scale(structure, 300)
     return {"r100": float(r100["density_r"]), "r300": float(r300["density_r"]),
             "rings100": 100 * float(r100["ring_share"]),
-            "fog": float(result.structure.meta.get("fog_index", np.nan)),
-            "cum": [100 * float(row["median_rel_err"]) for row in result.metrics]}
-
-
-def blurred_figures(result, fraction=0.15):
-    """`sky_figures` of the truth blurred along each sightline by ``fraction`` of d."""
-    from cnnext.metrics import blur_along_sightlines, structure_metrics
-
-    truth = np.asarray(result.truth, float)
-    d = np.asarray(result.profile_map.distances, float)
-    s = structure_metrics(blur_along_sightlines(truth, d, np.maximum(fraction * d,
-                                                                     BLUR_MIN_PC / 1000)),
-                          truth, d)
-    return {"r100": float(_at_scale(s, 100)["density_r"]),
-            "r300": float(_at_scale(s, 300)["density_r"]),
-            "rings100": 100 * float(_at_scale(s, 100)["ring_share"]),
-            "fog": np.nan, "cum": []}
+            "fog": float(structure.meta.get("fog_index", np.nan)),
+            "cum": [] if metrics is None else
+            [100 * float(row["median_rel_err"]) for row in metrics]}
 
 
 def _summary_line(seed, label, f, width):
@@ -343,14 +340,14 @@ def report_skies(skies, labels, distances):
     Print the summary of several mock skies.
 
     ``skies`` maps each seed to ``{"reference": figures, label: figures, ...}``
-    (`blurred_figures`, `sky_figures`); ``labels`` are the maps in order, the
+    (`sky_figures`); ``labels`` are the maps in order, the
     first being the one the others are compared with.
     """
     blur = "truth, 15 %-of-d blur"
     width = max(len(x) for x in [*labels, blur])
     print(f"{len(skies)} mock skies: density r at 100/300 pc, ring share at 100 pc, "
           f"fingers-of-God index, median relative error (%) of the cumulative at "
-          f"{'/'.join(f'{d:g}' for d in distances)} kpc")
+          f"{_slash(distances)} kpc")
     print(f"{'seed':>6}  {'map':<{width}}  r100   r300   rings100   FoG  cumulative")
     for seed, figures in skies.items():
         print(_summary_line(seed, blur, figures["reference"], width))
@@ -443,15 +440,15 @@ def main(argv=None):
             print(f"\n{time.perf_counter() - t0:.1f} s")
             if not i:  # the same sky for every model: one reference
                 print()
-                report_blurred_truth(result)
-                figures["reference"] = blurred_figures(result)
+                figures["reference"] = sky_figures(report_blurred_truth(result)[0.15])
             results.append(result)
-            figures[labels[i]] = sky_figures(result)
+            figures[labels[i]] = sky_figures(result.structure, result.metrics)
             for w in weights:
                 print("\n" + "- " * 39 + "\n")
                 smoothed = with_neighbours(result, w, iterations=args.neighbour_iterations)
                 report(smoothed)
-                figures[f"{labels[i]}, neighbours {w:g}"] = sky_figures(smoothed)
+                figures[f"{labels[i]}, neighbours {w:g}"] = sky_figures(smoothed.structure,
+                                                                        smoothed.metrics)
         skies[seed] = figures
         if args.plots is not None and not k:  # the figure of the first sky
             Path(args.plots).mkdir(parents=True, exist_ok=True)
