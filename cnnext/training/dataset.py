@@ -186,11 +186,12 @@ def make_examples(stars, l, b, n, config, *, rng, spec=None, law=None, source=No
     profiles = source.profiles(l, b, n, rng)
     av = profiles.nodes(ds.distances).astype(np.float32)
     lo, hi = ds.density_jitter
-    patchy = ds.patchiness > 0 or ds.dense_fraction > 0
+    s_lo, s_hi = ds.patchiness_range
+    patchy = s_hi > 0 or ds.dense_fraction > 0
     if lo < hi or patchy:
         av_stars = profiles.at(np.asarray(stars["distance"], dtype=float))
         if patchy:
-            s = rng.uniform(0.0, ds.patchiness, n)
+            s = rng.uniform(s_lo, s_hi, n)
             # (no extra draws without dense structure: older datasets stay reproducible)
             dense = {} if ds.dense_fraction == 0 else {
                 "dense_fraction": rng.uniform(0.0, ds.dense_fraction, n),

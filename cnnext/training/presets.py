@@ -135,10 +135,11 @@ class DatasetConfig:
         the ``observation`` model itself.
     observation_group : int
         Consecutive examples that share one draw of the observing conditions.
-    patchiness : float
+    patchiness : float or [float, float]
         Largest dispersion of ln A_V across a cell (each example draws its own,
-        uniform in ``[0, patchiness]``; see `~cnnext.synthetic.patchy_extinction`);
-        0 (default): one even screen per cell.
+        uniform in ``[0, patchiness]``; see `~cnnext.synthetic.patchy_extinction`),
+        or the range ``[min, max]`` of that draw; 0 (default): one even screen per
+        cell.
     dense_fraction : float
         Largest share of a cell's stars behind dense structure, whose columns
         follow the power-law tail of molecular clouds' column-density
@@ -175,7 +176,7 @@ class DatasetConfig:
     density_jitter: list = field(default_factory=lambda: [1.0, 1.0])
     conditions: dict = field(default_factory=dict)
     observation_group: int = 8
-    patchiness: float = 0.0
+    patchiness: float | list = 0.0
     dense_fraction: float = 0.0
     dense_index: list = field(default_factory=lambda: [2.0, 4.0])
     young_stars: float = 0.0
@@ -186,8 +187,15 @@ class DatasetConfig:
         lo, hi = self.density_jitter
         if len(self.density_jitter) != 2 or not 0 < lo <= hi:
             raise ValueError("dataset.density_jitter must be [min, max] with 0 < min <= max")
-        if not self.patchiness >= 0:
-            raise ValueError("dataset.patchiness must be >= 0")
+        if np.ndim(self.patchiness) == 0:
+            self.patchiness = float(self.patchiness)
+            if not self.patchiness >= 0:
+                raise ValueError("dataset.patchiness must be >= 0")
+        else:
+            self.patchiness = [float(v) for v in self.patchiness]
+            if len(self.patchiness) != 2 or not 0 <= self.patchiness[0] <= self.patchiness[1]:
+                raise ValueError("dataset.patchiness must be a number >= 0 or [min, max] "
+                                 "with 0 <= min <= max")
         if not 0 <= self.dense_fraction < 1:
             raise ValueError("dataset.dense_fraction must be in [0, 1)")
         if not 0 <= self.young_stars < 1:
@@ -217,6 +225,13 @@ class DatasetConfig:
         """Distance nodes in kpc."""
         n = int(round(self.d_max_kpc / self.d_step_kpc))
         return np.round(np.arange(1, n + 1) * self.d_step_kpc, 10)
+
+    @property
+    def patchiness_range(self):
+        """``(min, max)`` of the per-example dispersion of ln A_V."""
+        if isinstance(self.patchiness, list):
+            return tuple(self.patchiness)
+        return 0.0, self.patchiness
 
     @property
     def observing_conditions(self):

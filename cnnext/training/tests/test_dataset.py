@@ -125,6 +125,28 @@ def test_dense_structure_and_young_stars(tmp_path, mini_config):
         base.replace(dataset={"dense_index": [0.5, 2.0]})
 
 
+def test_patchiness_range(tmp_path, mini_config):
+    # a number s draws each example's dispersion in [0, s]; [s, s] holds it fixed
+    # (an experiment on what one dispersion costs); [0, s] is the number itself
+    kw = {"examples_per_realisation": 8}
+    upto = mini_config.replace(dataset={**kw, "patchiness": 0.8})
+    same = mini_config.replace(dataset={**kw, "patchiness": [0.0, 0.8]})
+    fixed = mini_config.replace(dataset={**kw, "patchiness": [0.8, 0.8]})
+    assert upto.dataset.patchiness_range == same.dataset.patchiness_range == (0.0, 0.8)
+    assert fixed.dataset.patchiness_range == (0.8, 0.8)
+    runs = {}
+    for name, cfg in (("upto", upto), ("same", same), ("fixed", fixed)):
+        generate_dataset(cfg, tmp_path / name, n_jobs=1)
+        runs[name] = load_examples(tmp_path / name, "train", config=cfg)
+    np.testing.assert_array_equal(runs["upto"].counts, runs["same"].counts)
+    # the same profiles; the CMDs differ with the screens
+    np.testing.assert_array_equal(runs["upto"].av, runs["fixed"].av)
+    assert not np.array_equal(runs["upto"].counts, runs["fixed"].counts)
+    for bad in (-0.1, [0.5, 0.2], [0.1, 0.2, 0.3], [-0.1, 0.2]):
+        with pytest.raises(ValueError, match="dataset.patchiness"):
+            mini_config.replace(dataset={"patchiness": bad})
+
+
 def test_generation_seconds_are_kept(tmp_path, mini_config):
     # the wall time of making the examples is kept in the manifest, summed over the
     # runs that made some: a rerun on a complete dataset still knows what it cost
