@@ -187,15 +187,19 @@ class DatasetConfig:
         lo, hi = self.density_jitter
         if len(self.density_jitter) != 2 or not 0 < lo <= hi:
             raise ValueError("dataset.density_jitter must be [min, max] with 0 < min <= max")
-        if np.ndim(self.patchiness) == 0:
-            self.patchiness = float(self.patchiness)
-            if not self.patchiness >= 0:
-                raise ValueError("dataset.patchiness must be >= 0")
-        else:
-            self.patchiness = [float(v) for v in self.patchiness]
-            if len(self.patchiness) != 2 or not 0 <= self.patchiness[0] <= self.patchiness[1]:
-                raise ValueError("dataset.patchiness must be a number >= 0 or [min, max] "
-                                 "with 0 <= min <= max")
+        bad_patchiness = ("dataset.patchiness must be a number >= 0 or [min, max] with "
+                          f"0 <= min <= max, got {self.patchiness!r}")
+        try:
+            if np.ndim(self.patchiness) == 0:
+                self.patchiness = float(self.patchiness)
+                ok = self.patchiness >= 0
+            else:
+                self.patchiness = [float(v) for v in self.patchiness]
+                ok = len(self.patchiness) == 2 and 0 <= self.patchiness[0] <= self.patchiness[1]
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
+            raise ValueError(bad_patchiness)
         if not 0 <= self.dense_fraction < 1:
             raise ValueError("dataset.dense_fraction must be in [0, 1)")
         if not 0 <= self.young_stars < 1:

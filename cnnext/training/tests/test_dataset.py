@@ -142,7 +142,7 @@ def test_patchiness_range(tmp_path, mini_config):
     # the same profiles; the CMDs differ with the screens
     np.testing.assert_array_equal(runs["upto"].av, runs["fixed"].av)
     assert not np.array_equal(runs["upto"].counts, runs["fixed"].counts)
-    for bad in (-0.1, [0.5, 0.2], [0.1, 0.2, 0.3], [-0.1, 0.2]):
+    for bad in (-0.1, [0.5, 0.2], [0.1, 0.2, 0.3], [-0.1, 0.2], "high", [0.1, "x"]):
         with pytest.raises(ValueError, match="dataset.patchiness"):
             mini_config.replace(dataset={"patchiness": bad})
 
