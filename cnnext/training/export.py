@@ -19,7 +19,7 @@ from ..io.core import atomic_write_bytes
 from ..model import INPUT_NAME, OBS_INPUT_NAME, OUTPUT_NAMES, ModelMetadata
 
 __all__ = ["export_onnx", "network_to_onnx", "check_export", "update_metadata",
-           "average_models", "OPSET", "FLOAT16_TOLERANCE"]
+           "average_models", "split_average", "OPSET", "FLOAT16_TOLERANCE"]
 
 log = logging.getLogger(__name__)
 
@@ -517,6 +517,121 @@ def average_models(paths, out, *, sigma_scale=1.0, check=True, float16=False):
         _check_average(paths, out, sigma_scale=sigma_scale, tol=tol)
     log.info("averaged %d models into %s", len(paths), out)
     return out
+
+
+def split_average(path, out_dir, *, check=True):
+    """
+    Write each network of an averaged model (`average_models`) to its own file.
+
+    The inverse of `average_models`: to add a network to an ensemble, or to drop
+    one, split the ensemble and average the networks again (averaging an ensemble
+    with a model would weight the ensemble's networks less). Each network reads and
+    returns exactly what it did inside the ensemble, its weights stored as they are
+    there (float16 where the ensemble holds them so; the files are therefore not
+    byte-identical to the ones averaged, and their SHA-256 differ from those in the
+    ensemble's ``training["members"]``). A member that was itself an ensemble is
+    written as one (split it in turn).
+
+    Each file's metadata is the ensemble's, with the member's own training record
+    as ``training`` and empty ``metrics`` (evaluate the network to fill them).
+
+    Parameters
+    ----------
+    path : path-like
+        A cnnext ONNX file written by `average_models`.
+    out_dir : path-like
+        Directory for the networks (created if needed). Each is named after the
+        file it was averaged from (``training["members"][k]["file"]``), or
+        ``member<k>.onnx`` where two would share a name; files are written
+        atomically and existing ones replaced.
+    check : bool
+        Verify with onnxruntime that the networks' mean (with the ensemble's
+        ``sigma_scale``) returns what the ensemble returns.
+
+    Returns
+    -------
+    paths : list of `pathlib.Path`
+        The networks' files, in the ensemble's order.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> from cnnext.model import CNNModel
+    >>> from cnnext.testing.models import write_tiny_model
+    >>> from cnnext.training.export import average_models, split_average
+    >>> tmp = pathlib.Path(tempfile.mkdtemp())
+    >>> a = write_tiny_model(tmp / "a.onnx", seed=1)
+    >>> b = write_tiny_model(tmp / "b.onnx", seed=2)
+    >>> ab = average_models([a, b], tmp / "ab.onnx")
+    >>> [p.name for p in split_average(ab, tmp / "members")]
+    ['a.onnx', 'b.onnx']
+    """
+    import onnx
+    from onnx import helper
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"model file {str(path)!r} does not exist")
+    proto, meta = _load_with_metadata(path)
+    members = meta.training.get("members") if isinstance(meta.training, dict) else None
+    if not members:
+        raise ValueError(f"model file {str(path)!r} is not an average of models: its "
+                         f"metadata lists no training['members']")
+    graph = proto.graph
+    in_names = {i.name for i in graph.input}
+    names = [Path(str(m.get("file") or f"member{k}.onnx")).name for k, m in enumerate(members)]
+    names = [n if names.count(n) == 1 else f"member{k}.onnx" for k, n in enumerate(names)]
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for k, member in enumerate(members):
+        prefix = f"m{k}_"
+
+        def strip(name, prefix=prefix):
+            return name[len(prefix):] if name.startswith(prefix) else name
+
+        nodes = []
+        for node in graph.node:
+            if not node.output or not all(o.startswith(prefix) for o in node.output):
+                continue  # another member's node, or the averaging
+            if node.op_type == "Identity" and node.input[0] in in_names:
+                continue  # the ensemble's input handed to this member: read it directly
+            copy = onnx.NodeProto()
+            copy.CopyFrom(node)
+            copy.name = strip(node.name)
+            copy.input[:] = [strip(x) for x in node.input]
+            copy.output[:] = [strip(x) for x in node.output]
+            nodes.append(copy)
+        inits = []
+        for init in graph.initializer:
+            if init.name.startswith(prefix):
+                copy = onnx.TensorProto()
+                copy.CopyFrom(init)
+                copy.name = strip(init.name)
+                inits.append(copy)
+        if not nodes:
+            raise ValueError(f"model file {str(path)!r} lists {len(members)} members but "
+                             f"holds no nodes of member {k} (prefix {prefix!r})")
+        sub = helper.make_graph(nodes, f"cnnext-member{k}", list(graph.input),
+                                list(graph.output), initializer=inits)
+        model = helper.make_model(sub, opset_imports=list(proto.opset_import),
+                                  producer_name="cnnext")
+        model.ir_version = proto.ir_version
+        member_meta = ModelMetadata(cmd_spec=meta.cmd_spec, distances=meta.distances,
+                                    healpix_order=meta.healpix_order,
+                                    extinction_law=meta.extinction_law,
+                                    min_stars=meta.min_stars, mag_limits=meta.mag_limits,
+                                    training=dict(member.get("training") or {}),
+                                    metrics={}, observation=meta.observation)
+        member_meta.write(model)
+        onnx.checker.check_model(model)
+        out = out_dir / names[k]
+        atomic_write_bytes(out, model.SerializeToString())
+        paths.append(out)
+    if check:
+        _check_average(paths, path, sigma_scale=float(meta.training.get("sigma_scale", 1.0)))
+    log.info("split %s into %d models in %s", path, len(paths), out_dir)
+    return paths
 
 
 def _check_average(paths, out, *, sigma_scale=1.0, n=4, seed=0, tol=1e-5):

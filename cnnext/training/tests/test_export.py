@@ -172,6 +172,45 @@ def test_average_models_checks_its_members(tmp_path):
     assert not (tmp_path / "x.onnx").exists()
 
 
+def test_split_average_gives_back_the_networks(tmp_path):
+    from cnnext.testing.models import write_tiny_model
+    from cnnext.training.export import average_models, split_average
+
+    a = write_tiny_model(tmp_path / "a.onnx", seed=1)
+    b = write_tiny_model(tmp_path / "b.onnx", seed=2)
+    (tmp_path / "sub").mkdir()
+    c = write_tiny_model(tmp_path / "sub" / "ab.onnx", seed=3)  # the name of the pair's file
+    ab = average_models([a, b], tmp_path / "ab.onnx")
+    abc = average_models([ab, c], tmp_path / "abc.onnx", sigma_scale=0.8, float16=True)
+    cmds = np.random.default_rng(0).uniform(0, 1, size=(3, *CNNModel(a).spec.shape))
+    members = split_average(abc, tmp_path / "out")
+    # named after the files averaged; two "ab.onnx" fall back to their position
+    assert [p.name for p in members] == ["member0.onnx", "member1.onnx"]
+    got = CNNModel(members[1], providers="cpu")
+    assert got.metadata.training == CNNModel(c).metadata.training
+    assert got.metadata.metrics == {}
+    # the networks return what they did before averaging (to the float16 weights)
+    np.testing.assert_allclose(got.predict(cmds)[0], CNNModel(c).predict(cmds)[0],
+                               rtol=1e-2, atol=1e-3)
+    # a member that was an ensemble comes back as one, and splits in turn
+    again = split_average(members[0], tmp_path / "again")
+    assert [p.name for p in again] == ["a.onnx", "b.onnx"]
+    for orig, split in zip((a, b), again):
+        want, have = CNNModel(orig).predict(cmds), CNNModel(split).predict(cmds)
+        np.testing.assert_allclose(have[0], want[0], rtol=1e-2, atol=1e-3)
+        assert CNNModel(split).metadata.training == CNNModel(orig).metadata.training
+    # without float16 the split is exact
+    exact = split_average(ab, tmp_path / "exact")
+    for orig, split in zip((a, b), exact):
+        np.testing.assert_allclose(CNNModel(split).predict(cmds)[0],
+                                   CNNModel(orig).predict(cmds)[0], rtol=1e-6, atol=1e-7)
+
+    with pytest.raises(ValueError, match="a.onnx.*not an average of models"):
+        split_average(a, tmp_path / "x")
+    with pytest.raises(FileNotFoundError, match="missing.onnx"):
+        split_average(tmp_path / "missing.onnx", tmp_path / "x")
+
+
 def test_float16_weights_halve_the_file_not_the_profiles(tmp_path):
     import onnx
 
