@@ -566,6 +566,8 @@ def split_average(path, out_dir, *, check=True):
     >>> [p.name for p in split_average(ab, tmp / "members")]
     ['a.onnx', 'b.onnx']
     """
+    from dataclasses import replace
+
     import onnx
     from onnx import helper
 
@@ -573,7 +575,7 @@ def split_average(path, out_dir, *, check=True):
     if not path.is_file():
         raise FileNotFoundError(f"model file {str(path)!r} does not exist")
     proto, meta = _load_with_metadata(path)
-    members = meta.training.get("members") if isinstance(meta.training, dict) else None
+    members = meta.training.get("members")
     if not members:
         raise ValueError(f"model file {str(path)!r} is not an average of models: its "
                          f"metadata lists no training['members']")
@@ -617,13 +619,7 @@ def split_average(path, out_dir, *, check=True):
         model = helper.make_model(sub, opset_imports=list(proto.opset_import),
                                   producer_name="cnnext")
         model.ir_version = proto.ir_version
-        member_meta = ModelMetadata(cmd_spec=meta.cmd_spec, distances=meta.distances,
-                                    healpix_order=meta.healpix_order,
-                                    extinction_law=meta.extinction_law,
-                                    min_stars=meta.min_stars, mag_limits=meta.mag_limits,
-                                    training=dict(member.get("training") or {}),
-                                    metrics={}, observation=meta.observation)
-        member_meta.write(model)
+        replace(meta, training=dict(member.get("training") or {}), metrics={}).write(model)
         onnx.checker.check_model(model)
         out = out_dir / names[k]
         atomic_write_bytes(out, model.SerializeToString())
