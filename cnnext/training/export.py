@@ -11,6 +11,7 @@ that onnxruntime and torch agree.
 """
 
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -566,8 +567,6 @@ def split_average(path, out_dir, *, check=True):
     >>> [p.name for p in split_average(ab, tmp / "members")]
     ['a.onnx', 'b.onnx']
     """
-    from dataclasses import replace
-
     import onnx
     from onnx import helper
 
