@@ -76,6 +76,18 @@ def _emit_layer(g, layer, x):
             inputs.append(g.const(layer.bias.detach().cpu().numpy().astype(np.float32), "b"))
         return g.node("Conv", inputs, kernel_shape=_pair(layer.kernel_size),
                       strides=_pair(layer.stride), pads=[ph, pw, ph, pw])
+    if isinstance(layer, (nn.Conv1d, nn.ConvTranspose1d)):
+        if layer.groups != 1 or tuple(layer.dilation) != (1,) or \
+                layer.padding_mode != "zeros" or isinstance(layer.padding, str) or \
+                tuple(getattr(layer, "output_padding", (0,))) != (0,):
+            raise ValueError(f"cannot export {layer!r}: only plain convolutions are supported")
+        inputs = [x, g.const(layer.weight.detach().cpu().numpy().astype(np.float32), "w")]
+        if layer.bias is not None:
+            inputs.append(g.const(layer.bias.detach().cpu().numpy().astype(np.float32), "b"))
+        op = "Conv" if isinstance(layer, nn.Conv1d) else "ConvTranspose"
+        (pad,) = layer.padding
+        return g.node(op, inputs, kernel_shape=list(layer.kernel_size),
+                      strides=list(layer.stride), pads=[pad, pad])
     if isinstance(layer, nn.ReLU):
         return g.node("Relu", [x])
     if isinstance(layer, nn.MaxPool2d):
@@ -98,6 +110,25 @@ def _emit_layer(g, layer, x):
             inputs.append(g.const(layer.bias.detach().cpu().numpy().astype(np.float32), "b"))
         return g.node("Gemm", inputs, transB=1)
     raise ValueError(f"cannot export layer {type(layer).__name__} to ONNX")
+
+
+def _emit_head(g, head, x):
+    """The ``(batch, 2 * n_dist)`` output of a profile head before its softplus."""
+    from .network import ConvProfileHead
+
+    if not isinstance(head, ConvProfileHead):
+        return _emit_layer(g, head.linear, x)
+    h = g.node("Relu", [_emit_layer(g, head.seed, x)])
+    h = g.node("Reshape", [h, g.const(np.array([-1, head.width, head.n_coarse],
+                                                np.int64), "shape")])
+    h = g.node("Relu", [_emit_layer(g, head.up, h)])
+    h = _emit_layer(g, head.out, g.node("Relu", [_emit_layer(g, head.conv, h)]))
+    h = g.node("Slice", [h, g.const(np.array([0], np.int64), "start"),
+                         g.const(np.array([head.n_dist], np.int64), "end"),
+                         g.const(np.array([2], np.int64), "axes")])
+    h = g.node("Flatten", [h], axis=1)
+    bias = head.output_bias.detach().cpu().numpy().astype(np.float32)
+    return g.node("Add", [h, g.const(bias, "b")])
 
 
 def network_to_onnx(net, input_shape, *, graph_name="cnnext"):
@@ -130,7 +161,7 @@ def network_to_onnx(net, input_shape, *, graph_name="cnnext"):
     x = _emit_layer(g, net.dense, x)
     head = net.head
     n = head.n_dist
-    raw = _emit_layer(g, head.linear, x)
+    raw = _emit_head(g, head, x)
     raw_inc, raw_sig = g.node("Split", [raw, g.const(np.array([n, n], np.int64), "split")],
                               n_out=2, axis=1)
     scale = g.const(np.array(head.inc_scale, np.float32), "scale")

@@ -13,8 +13,9 @@ Gaussian likelihood (`gaussian_nll`).
 
 import math
 
-__all__ = ["CompactCNN", "PaperCNN", "ProfileHead", "build_network", "gaussian_nll",
-           "density_mse", "profile_loss", "count_parameters", "ARCHITECTURES"]
+__all__ = ["CompactCNN", "PaperCNN", "ProfileHead", "ConvProfileHead", "build_network",
+           "gaussian_nll", "density_mse", "profile_loss", "count_parameters",
+           "ARCHITECTURES"]
 
 
 def _torch():
@@ -56,13 +57,88 @@ class ProfileHead(nn.Module):
         self.sigma_floor = float(sigma_floor)
         self.linear = nn.Linear(n_in, 2 * self.n_dist)
 
+    @property
+    def output_bias(self):
+        """The ``2 * n_dist`` biases of the output (increments, then sigmas)."""
+        return self.linear.bias
+
+    def raw(self, features):
+        """The ``(batch, 2 * n_dist)`` output before the softplus."""
+        return self.linear(features)
+
     def forward(self, features):
         """Return ``(av, sigma)``, each ``(batch, n_dist)``, from ``(batch, n_in)`` features."""
-        raw = self.linear(features)
+        raw = self.raw(features)
         increments = F.softplus(raw[:, :self.n_dist]) * self.inc_scale
         av = torch.cumsum(increments, dim=1)
         sigma = F.softplus(raw[:, self.n_dist:]) * self.inc_scale + self.sigma_floor
         return av, sigma
+
+
+class ConvProfileHead(ProfileHead):
+    """
+    A `ProfileHead` that decodes the features along the distance axis.
+
+    The per-node head gives every distance node its own output unit, free of its
+    neighbours. This one maps the features to ``width`` channels on a coarse
+    distance grid (one node per ``coarse`` nodes of the profile), upsamples them
+    with a learned transposed convolution and reads the increments and sigmas with
+    1D convolutions of ``kernel`` nodes: every distance is decoded by the same
+    filters, so a feature of the CMD moves the dust along the sightline instead
+    of switching output units on and off. A bias per node and output follows
+    (`output_bias`, what `~cnnext.training.train.refit_head_bias` refits).
+
+    Parameters
+    ----------
+    n_in, n_dist, inc_scale, sigma_floor
+        See `ProfileHead`.
+    width : int
+        Channels of the decoder.
+    kernel : int
+        Odd length (distance nodes) of the decoder's convolutions.
+    coarse : int
+        Profile nodes per node of the coarse grid (the upsampling factor).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from cnnext.training.network import ConvProfileHead
+    >>> head = ConvProfileHead(16, 10, width=4, coarse=4)
+    >>> av, sigma = head(torch.zeros(2, 16))
+    >>> tuple(av.shape), tuple(head.output_bias.shape)
+    ((2, 10), (20,))
+    """
+
+    def __init__(self, n_in, n_dist, *, width=32, kernel=5, coarse=4, inc_scale=0.1,
+                 sigma_floor=0.01):
+        nn.Module.__init__(self)
+        self.n_dist = int(n_dist)
+        self.inc_scale = float(inc_scale)
+        self.sigma_floor = float(sigma_floor)
+        self.width, self.kernel, self.coarse = int(width), int(kernel), int(coarse)
+        if self.width < 1 or self.coarse < 1 or self.kernel < 1 or self.kernel % 2 == 0:
+            raise ValueError(f"ConvProfileHead needs width >= 1, coarse >= 1 and an odd "
+                             f"kernel, got width={width!r}, kernel={kernel!r}, "
+                             f"coarse={coarse!r}")
+        self.n_coarse = -(-self.n_dist // self.coarse)
+        pad = self.kernel // 2
+        self.seed = nn.Linear(n_in, self.width * self.n_coarse)
+        self.up = nn.ConvTranspose1d(self.width, self.width, self.coarse, stride=self.coarse)
+        self.conv = nn.Conv1d(self.width, self.width, self.kernel, padding=pad)
+        self.out = nn.Conv1d(self.width, 2, self.kernel, padding=pad, bias=False)
+        self.bias = nn.Parameter(torch.zeros(2 * self.n_dist))
+
+    @property
+    def output_bias(self):
+        """The ``2 * n_dist`` biases of the output (increments, then sigmas)."""
+        return self.bias
+
+    def raw(self, features):
+        """The ``(batch, 2 * n_dist)`` output before the softplus."""
+        h = F.relu(self.seed(features)).view(-1, self.width, self.n_coarse)
+        h = F.relu(self.conv(F.relu(self.up(h))))
+        return self.out(h)[:, :, :self.n_dist].flatten(1) + self.bias
+
 
 
 class CompactCNN(nn.Module):
@@ -102,6 +178,11 @@ class CompactCNN(nn.Module):
         join the flattened CMD features at the input of the dense layer, so that
         the network reads the CMD knowing how deep the sightline was observed
         (`cnnext.observation`).
+    head : {"dense", "conv"}
+        The output layer: `ProfileHead` (one output unit per distance node) or
+        `ConvProfileHead` (the profile decoded by convolutions along the distance).
+    head_options : dict, optional
+        Options of `ConvProfileHead` (``width``, ``kernel``, ``coarse``).
 
     Examples
     --------
@@ -117,7 +198,8 @@ class CompactCNN(nn.Module):
     """
 
     def __init__(self, input_shape, n_dist, *, channels=(12,), hidden=256,
-                 dropout=0.1, inc_scale=0.1, sigma_floor=0.01, n_obs=0):
+                 dropout=0.1, inc_scale=0.1, sigma_floor=0.01, n_obs=0, head="dense",
+                 head_options=None):
         super().__init__()
         n_ch, n_mag, n_col = (int(v) for v in input_shape)
         channels = tuple(int(c) for c in channels)
@@ -135,8 +217,13 @@ class CompactCNN(nn.Module):
         n_feat = channels[-1] * (n_mag // 2) * (n_col // 2) + self.n_obs
         self.dense = nn.Sequential(nn.Linear(n_feat, int(hidden)), nn.ReLU(),
                                    nn.Dropout(float(dropout)))
-        self.head = ProfileHead(int(hidden), n_dist, inc_scale=inc_scale,
-                                sigma_floor=sigma_floor)
+        heads = {"dense": ProfileHead, "conv": ConvProfileHead}
+        if head not in heads:
+            raise ValueError(f"unknown head {head!r}; use one of {sorted(heads)}")
+        if head_options and head == "dense":
+            raise ValueError("head_options apply to the 'conv' head only")
+        self.head = heads[head](int(hidden), n_dist, inc_scale=inc_scale,
+                                sigma_floor=sigma_floor, **(head_options or {}))
 
     def forward(self, cmd, obs=None):
         """

@@ -302,7 +302,7 @@ def refit_head_bias(net, train, spec, optim, *, epochs, seed=0, device="auto",
     Parameters
     ----------
     net : `~cnnext.training.network.CompactCNN` or `~cnnext.training.network.PaperCNN`
-        A trained network (``net.head.linear`` is refitted in place).
+        A trained network (``net.head.output_bias`` is refitted in place).
     train : `~cnnext.training.dataset.Examples`
         Training examples.
     spec : `~cnnext.cmds.CMDSpec`
@@ -359,7 +359,7 @@ def refit_head_bias(net, train, spec, optim, *, epochs, seed=0, device="auto",
             targets.append(y)
     features, targets = torch.cat(features), torch.cat(targets)
     head = net.head
-    bias = head.linear.bias
+    bias = head.output_bias
     weights = [p for p in net.parameters() if p is not bias]
     for p in weights:
         p.requires_grad_(False)
@@ -445,7 +445,7 @@ def _refit_bias_once(net, train, spec, config, checkpoint_dir, tag, device):
             state = None
         if state is not None:
             with torch.no_grad():
-                net.head.linear.bias.copy_(state["bias"].to(net.head.linear.bias.device))
+                net.head.output_bias.copy_(state["bias"].to(net.head.output_bias.device))
             log.info("output biases refitted earlier, read from %s", path)
             return
     bias = refit_head_bias(net, train, spec, config.training, epochs=epochs,

@@ -18,6 +18,10 @@ def _small_spec():
 
 @pytest.mark.parametrize("arch, options", [("compact", {"channels": (4, 8, 8),
                                                         "hidden": 32}),
+                                           ("compact", {"channels": (4,), "hidden": 32,
+                                                        "head": "conv",
+                                                        "head_options": {"width": 6,
+                                                                         "coarse": 3}}),
                                            ("paper", {"dense": (48, 24)})])
 def test_onnx_matches_torch(tmp_path, arch, options):
     spec = _small_spec()
@@ -26,7 +30,7 @@ def test_onnx_matches_torch(tmp_path, arch, options):
     net = build_network(arch, spec.shape, len(distances), **options)
     # trained-looking weights: perturb the biases so softplus is not near zero
     with torch.no_grad():
-        net.head.linear.bias.add_(torch.randn_like(net.head.linear.bias))
+        net.head.output_bias.add_(torch.randn_like(net.head.output_bias))
     meta = ModelMetadata(spec, distances, 6, ExtinctionLaw("G23", 3.1),
                          mag_limits={"Ks": {"m50": 15.0}}, training={"seed": 1},
                          metrics={"inside": {"coverage68": 0.7}})

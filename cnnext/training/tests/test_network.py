@@ -7,6 +7,7 @@ import torch
 
 from cnnext.training.network import (
     CompactCNN,
+    ConvProfileHead,
     PaperCNN,
     build_network,
     count_parameters,
@@ -17,6 +18,7 @@ from cnnext.training.network import (
 
 
 @pytest.mark.parametrize("arch, options", [("compact", {}),
+                                           ("compact", {"head": "conv"}),
                                            ("paper", {"dense": (64, 32)})])
 def test_outputs_monotone_and_positive(arch, options):
     torch.manual_seed(0)
@@ -27,6 +29,32 @@ def test_outputs_monotone_and_positive(arch, options):
     assert torch.all(av[:, 0] >= 0)
     assert torch.all(av.diff(dim=1) >= 0)
     assert torch.all(sigma >= net.head.sigma_floor)
+
+
+def test_conv_head_decodes_along_the_distance():
+    """The same filters at every distance: a feature moves dust along the sightline."""
+    torch.manual_seed(1)
+    # 30 nodes from a coarse grid of 8 (the last two coarse nodes' overhang is cut)
+    head = ConvProfileHead(6, 30, width=5, kernel=3, coarse=4)
+    assert head.n_coarse == 8 and head.output_bias.shape == (60,)
+    av, sigma = head(torch.randn(4, 6))
+    assert av.shape == sigma.shape == (4, 30)
+    # one coarse channel set at node k changes the output only within reach of the
+    # upsampling and the two convolutions: 4 nodes, then +-1 node twice
+    with torch.no_grad():
+        head.seed.weight.zero_()
+        head.seed.bias.zero_()
+        base = head.raw(torch.zeros(1, 6))
+        head.seed.bias.view(5, 8)[:, 3] = 1.0
+        moved = (head.raw(torch.zeros(1, 6)) - base).view(2, 30).abs().sum(0)
+    touched = np.flatnonzero(moved.numpy() > 0)
+    assert touched.min() >= 12 - 2 and touched.max() <= 15 + 2
+    with pytest.raises(ValueError, match="odd kernel"):
+        ConvProfileHead(6, 30, kernel=4)
+    with pytest.raises(ValueError, match="unknown head 'deep'"):
+        CompactCNN((2, 16, 16), 30, head="deep")
+    with pytest.raises(ValueError, match="'conv' head only"):
+        CompactCNN((2, 16, 16), 30, head_options={"width": 4})
 
 
 def test_paper_network_size():
