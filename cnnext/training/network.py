@@ -55,6 +55,10 @@ class ProfileHead(nn.Module):
         self.n_dist = int(n_dist)
         self.inc_scale = float(inc_scale)
         self.sigma_floor = float(sigma_floor)
+        self._build_output(int(n_in))
+
+    def _build_output(self, n_in):
+        """Make the layers that turn ``n_in`` features into `raw`'s output."""
         self.linear = nn.Linear(n_in, 2 * self.n_dist)
 
     @property
@@ -111,15 +115,15 @@ class ConvProfileHead(ProfileHead):
 
     def __init__(self, n_in, n_dist, *, width=32, kernel=5, coarse=4, inc_scale=0.1,
                  sigma_floor=0.01):
-        nn.Module.__init__(self)
-        self.n_dist = int(n_dist)
-        self.inc_scale = float(inc_scale)
-        self.sigma_floor = float(sigma_floor)
-        self.width, self.kernel, self.coarse = int(width), int(kernel), int(coarse)
-        if self.width < 1 or self.coarse < 1 or self.kernel < 1 or self.kernel % 2 == 0:
+        width, kernel, coarse = int(width), int(kernel), int(coarse)
+        if width < 1 or coarse < 1 or kernel < 1 or kernel % 2 == 0:
             raise ValueError(f"ConvProfileHead needs width >= 1, coarse >= 1 and an odd "
                              f"kernel, got width={width!r}, kernel={kernel!r}, "
                              f"coarse={coarse!r}")
+        self.width, self.kernel, self.coarse = width, kernel, coarse
+        super().__init__(n_in, n_dist, inc_scale=inc_scale, sigma_floor=sigma_floor)
+
+    def _build_output(self, n_in):
         self.n_coarse = -(-self.n_dist // self.coarse)
         pad = self.kernel // 2
         self.seed = nn.Linear(n_in, self.width * self.n_coarse)
